@@ -1,0 +1,247 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { HasherOptions, PasswordHasher } from './passwords/index.js';
+import type { AuthBackend } from './auth/backends.js';
+import type { PasswordValidator } from './validation/password.js';
+
+export type SameSite = 'Lax' | 'Strict' | 'None';
+
+/** A custom user field declared in the config file; it becomes a column of `auth_user`. */
+export interface CustomFieldSpec {
+  type: 'string' | 'integer' | 'boolean';
+  unique?: boolean;
+  maxLength?: number;
+  /** A value must match this pattern (strings only). */
+  pattern?: string;
+}
+
+/** How a login identifier is recognised: the first field whose pattern matches is looked up. */
+export interface LoginFieldSpec {
+  field: string;
+  pattern?: RegExp;
+}
+
+export interface PortcullisConfig {
+  databaseUrl: string;
+  sessionStore: string;
+  secretKey: string;
+  port: number;
+  host: string;
+  trustedOrigins: string[];
+  sessionAge: number;
+  /** Seconds an access token lives (PORTCULLIS_ACCESS_TOKEN_AGE, default 300). */
+  accessTokenAge: number;
+  /** Seconds a refresh token lives (PORTCULLIS_REFRESH_TOKEN_AGE, default 14 days). */
+  refreshTokenAge: number;
+  /** The `iss` claim of access tokens. */
+  tokenIssuer: string;
+  secureCookies: boolean;
+  sameSite: SameSite;
+  sessionCookieName: string;
+  csrfCookieName: string;
+  loginFields: LoginFieldSpec[];
+  userFields: Record<string, CustomFieldSpec>;
+  hashers: Array<string | PasswordHasher>;
+  /** Cost parameters per algorithm, e.g. `{ argon2: { memoryCost: 65536, timeCost: 3 } }`. */
+  hasherOptions: Record<string, HasherOptions>;
+  backends: Array<string | AuthBackend>;
+  /** Django's AUTH_PASSWORD_VALIDATORS: names, `{name, options}` or validator objects; absent means all defaults. */
+  passwordValidators?: Array<string | { name: string; options?: Record<string, unknown> } | PasswordValidator>;
+  loginOnRegister: boolean;
+  production: boolean;
+  logLevel: string;
+  dataDir: string;
+}
+
+export type PortcullisOptions = Partial<Omit<PortcullisConfig, 'loginFields'>> & {
+  loginFields?: Array<string | LoginFieldSpec>;
+};
+
+/** The seed's rule for a mainland-China mobile number; one configurable pattern among others. */
+export const CHINA_MOBILE = /^1[3-9]\d{9}$/;
+
+const DEFAULT_LOGIN_PATTERNS: Record<string, RegExp | undefined> = {
+  username: undefined,
+  email: /@/,
+  phone: CHINA_MOBILE,
+};
+
+export const DEFAULT_USER_FIELDS: Record<string, CustomFieldSpec> = {
+  phone: { type: 'string', unique: true, maxLength: 32, pattern: '^\\+?[0-9]{6,20}$' },
+};
+
+function normaliseLoginFields(fields: Array<string | LoginFieldSpec>): LoginFieldSpec[] {
+  return fields.map((f) => (typeof f === 'string' ? { field: f, pattern: DEFAULT_LOGIN_PATTERNS[f] } : f));
+}
+
+function parseBool(value: string | undefined): boolean | undefined {
+  if (value === undefined || value === '') return undefined;
+  return ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
+}
+
+function parseIntStrict(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number of seconds, not "${value}".`);
+  return Number(value);
+}
+
+/** A setting that cannot work; the server stops at start-up with this one line. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
+  const o: PortcullisOptions = {};
+  if (env.PORTCULLIS_DATABASE_URL) o.databaseUrl = env.PORTCULLIS_DATABASE_URL;
+  if (env.PORTCULLIS_SESSION_STORE) o.sessionStore = env.PORTCULLIS_SESSION_STORE;
+  if (env.PORTCULLIS_SECRET_KEY) o.secretKey = env.PORTCULLIS_SECRET_KEY;
+  const port = parseIntStrict('PORT', env.PORT);
+  if (port !== undefined) o.port = port;
+  if (env.HOST) o.host = env.HOST;
+  if (env.PORTCULLIS_TRUSTED_ORIGINS !== undefined) {
+    o.trustedOrigins = env.PORTCULLIS_TRUSTED_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  const age = parseIntStrict('PORTCULLIS_SESSION_AGE', env.PORTCULLIS_SESSION_AGE);
+  if (age !== undefined) o.sessionAge = age;
+  const accessAge = parseIntStrict('PORTCULLIS_ACCESS_TOKEN_AGE', env.PORTCULLIS_ACCESS_TOKEN_AGE);
+  if (accessAge !== undefined) o.accessTokenAge = accessAge;
+  const refreshAge = parseIntStrict('PORTCULLIS_REFRESH_TOKEN_AGE', env.PORTCULLIS_REFRESH_TOKEN_AGE);
+  if (refreshAge !== undefined) o.refreshTokenAge = refreshAge;
+  const secure = parseBool(env.PORTCULLIS_SECURE_COOKIES);
+  if (secure !== undefined) o.secureCookies = secure;
+  if (env.PORTCULLIS_SAMESITE) o.sameSite = env.PORTCULLIS_SAMESITE as SameSite;
+  if (env.PORTCULLIS_SESSION_COOKIE_NAME) o.sessionCookieName = env.PORTCULLIS_SESSION_COOKIE_NAME;
+  if (env.PORTCULLIS_LOGIN_FIELDS) o.loginFields = env.PORTCULLIS_LOGIN_FIELDS.split(',').map((s) => s.trim()).filter(Boolean);
+  const lor = parseBool(env.PORTCULLIS_LOGIN_ON_REGISTER);
+  if (lor !== undefined) o.loginOnRegister = lor;
+  if (env.NODE_ENV) o.production = env.NODE_ENV === 'production';
+  if (env.PORTCULLIS_LOG_LEVEL) o.logLevel = env.PORTCULLIS_LOG_LEVEL;
+  if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
+  return o;
+}
+
+/** Reads `portcullis.config.{js,mjs,json}` (or `.ts` when running under a TypeScript loader) from `cwd`. */
+export async function loadConfigFile(cwd: string): Promise<PortcullisOptions> {
+  for (const name of ['portcullis.config.js', 'portcullis.config.mjs', 'portcullis.config.ts', 'portcullis.config.json']) {
+    const path = join(cwd, name);
+    if (!existsSync(path)) continue;
+    if (name.endsWith('.json')) return JSON.parse(readFileSync(path, 'utf8')) as PortcullisOptions;
+    try {
+      const mod = (await import(pathToFileURL(path).href)) as { default?: PortcullisOptions };
+      return mod.default ?? {};
+    } catch (err) {
+      throw new ConfigError(`Could not load ${name}: ${(err as Error).message}`);
+    }
+  }
+  return {};
+}
+
+/** Generated on first run and kept beside the database, readable by the owner alone. */
+function loadOrCreateSecretKey(dataDir: string): string {
+  const path = join(dataDir, 'secret_key');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(48).toString('base64url');
+  writeFileSync(path, key + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600);
+  return key;
+}
+
+/**
+ * Merges, in rising precedence: defaults, the config file, environment variables, explicit options.
+ * Settings that cannot work throw ConfigError with one line saying what to change.
+ */
+export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.ProcessEnv = {}, fileOptions: PortcullisOptions = {}): PortcullisConfig {
+  const merged: PortcullisOptions = { ...fileOptions, ...fromEnv(env), ...stripUndefined(options) };
+  const dataDir = resolve(merged.dataDir ?? './data');
+  const databaseUrl = merged.databaseUrl ?? `sqlite:${join(dataDir, 'portcullis.sqlite3')}`;
+  const sameSite = merged.sameSite ?? 'Lax';
+  if (!['Lax', 'Strict', 'None'].includes(sameSite)) {
+    throw new ConfigError(`PORTCULLIS_SAMESITE must be Lax, Strict or None, not "${sameSite}".`);
+  }
+  const secureCookies = merged.secureCookies ?? false;
+  if (sameSite === 'None' && !secureCookies) {
+    throw new ConfigError(
+      'SameSite=None cookies are dropped by browsers unless they are Secure: set PORTCULLIS_SECURE_COOKIES=1 (and serve over HTTPS) or use SameSite=Lax.',
+    );
+  }
+  for (const origin of merged.trustedOrigins ?? []) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError(`PORTCULLIS_TRUSTED_ORIGINS: "${origin}" is not a URL; write it like http://localhost:5173.`);
+    }
+    if (url.origin !== origin.replace(/\/$/, '')) {
+      throw new ConfigError(`PORTCULLIS_TRUSTED_ORIGINS: "${origin}" must be a bare origin such as ${url.origin} (no path).`);
+    }
+  }
+  validateDatabaseUrl(databaseUrl);
+  const sessionAge = merged.sessionAge ?? 1209600;
+  if (sessionAge <= 0) throw new ConfigError('PORTCULLIS_SESSION_AGE must be a positive number of seconds.');
+  const userFields = { ...DEFAULT_USER_FIELDS, ...(merged.userFields ?? {}) };
+  for (const name of Object.keys(userFields)) {
+    if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new ConfigError(`userFields: "${name}" is not a valid column name.`);
+  }
+  const loginFields = normaliseLoginFields(merged.loginFields ?? ['username', 'email', 'phone']);
+  for (const { field } of loginFields) {
+    if (field !== 'username' && field !== 'email' && !(field in userFields)) {
+      throw new ConfigError(`PORTCULLIS_LOGIN_FIELDS names "${field}", which is not a user field.`);
+    }
+  }
+  return {
+    databaseUrl,
+    sessionStore: merged.sessionStore ?? 'database',
+    secretKey: merged.secretKey ?? loadOrCreateSecretKey(dataDir),
+    port: merged.port ?? 8000,
+    host: merged.host ?? 'localhost',
+    trustedOrigins: (merged.trustedOrigins ?? []).map((o) => o.replace(/\/$/, '')),
+    sessionAge,
+    accessTokenAge: merged.accessTokenAge ?? 300,
+    refreshTokenAge: merged.refreshTokenAge ?? 1209600,
+    tokenIssuer: merged.tokenIssuer ?? 'portcullis',
+    secureCookies,
+    sameSite,
+    sessionCookieName: merged.sessionCookieName ?? 'sessionid',
+    csrfCookieName: merged.csrfCookieName ?? 'csrftoken',
+    loginFields,
+    userFields,
+    hashers: merged.hashers ?? [],
+    hasherOptions: merged.hasherOptions ?? {},
+    backends: merged.backends ?? ['model'],
+    passwordValidators: merged.passwordValidators,
+    loginOnRegister: merged.loginOnRegister ?? false,
+    production: merged.production ?? false,
+    logLevel: merged.logLevel ?? 'info',
+    dataDir,
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function validateDatabaseUrl(url: string): void {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    if (!path) throw new ConfigError('PORTCULLIS_DATABASE_URL: write sqlite:PATH, e.g. sqlite:./data/portcullis.sqlite3.');
+    if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+    return;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`PORTCULLIS_DATABASE_URL "${redactUrl(url)}" is not a valid URL; use sqlite:PATH or postgres://user@host/db.`);
+  }
+  if (!['postgres:', 'postgresql:', 'mysql:'].includes(parsed.protocol)) {
+    throw new ConfigError(`PORTCULLIS_DATABASE_URL scheme "${parsed.protocol}" is not supported; use sqlite:, postgres:// or mysql://.`);
+  }
+}
+
+/** Hides the password of a connection URL so that it can be logged. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+}

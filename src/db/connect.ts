@@ -1,0 +1,45 @@
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** The raw SQLite connection, for the few hot-path statements prepared once (null elsewhere). */
+  sqlite: SQLite.Database | null;
+  close(): Promise<void>;
+}
+
+// BIGINT (epoch milliseconds) comes back from pg as a string unless told otherwise; these values
+// stay far below 2^53.
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+export function connectDatabase(url: string): DatabaseHandle {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    const sqlite = new SQLite(path);
+    // WAL lets readers proceed while a writer commits; busy_timeout waits out a second process.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
+  }
+  if (url.startsWith('postgres:') || url.startsWith('postgresql:')) {
+    const pool = new pg.Pool({ connectionString: url, types: pgTypes, max: 10, connectionTimeoutMillis: 5000 });
+    // An idle client that loses its server emits 'error'; the pool replaces it, the process must not die.
+    pool.on('error', () => {});
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, dialect: 'postgres', sqlite: null, close: () => db.destroy() };
+  }
+  throw new Error(`unsupported database URL scheme: ${url.split(':')[0]}`);
+}

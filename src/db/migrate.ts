@@ -1,0 +1,55 @@
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { CustomFieldSpec } from '../config.js';
+import type { Dialect, DatabaseHandle } from './connect.js';
+import { initial } from './migrations/0001_initial.js';
+import { tokens } from './migrations/0002_tokens.js';
+
+class CodeMigrations implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { '0001_initial': initial(this.dialect), '0002_tokens': tokens() };
+  }
+}
+
+export interface MigrateResult {
+  applied: string[];
+  addedFields: string[];
+}
+
+/** Runs every pending migration in order, then adds the columns of custom user fields not there yet. */
+export async function migrate(handle: DatabaseHandle, userFields: Record<string, CustomFieldSpec>): Promise<MigrateResult> {
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: new CodeMigrations(handle.dialect),
+    migrationTableName: 'portcullis_migration',
+    migrationLockTableName: 'portcullis_migration_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const addedFields = await addCustomFields(handle.db as unknown as Kysely<unknown>, userFields);
+  return { applied, addedFields };
+}
+
+const COLUMN_TYPES = { string: 'varchar', integer: 'bigint', boolean: 'integer' } as const;
+
+/**
+ * A custom field is the config file's own migration: adding `phone: {type: 'string', unique: true}`
+ * adds a nullable column and a unique index (NULLs never collide, so users without one coexist).
+ */
+async function addCustomFields(db: Kysely<unknown>, fields: Record<string, CustomFieldSpec>): Promise<string[]> {
+  const tables = await db.introspection.getTables();
+  const userTable = tables.find((t) => t.name === 'auth_user');
+  const existing = new Set(userTable?.columns.map((c) => c.name) ?? []);
+  const added: string[] = [];
+  for (const [name, spec] of Object.entries(fields)) {
+    if (existing.has(name)) continue;
+    const type = spec.type === 'string' ? sql.raw(`varchar(${spec.maxLength ?? 255})`) : sql.raw(COLUMN_TYPES[spec.type]);
+    await db.schema.alterTable('auth_user').addColumn(name, type).execute();
+    if (spec.unique) {
+      await db.schema.createIndex(`auth_user_${name}_uniq`).on('auth_user').column(name).unique().execute();
+    }
+    added.push(name);
+  }
+  return added;
+}

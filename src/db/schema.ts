@@ -1,0 +1,102 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Every table portcullis owns. Times are epoch milliseconds and flags are 0/1 integers, so that the
+ * same rows read the same on SQLite, PostgreSQL and MySQL.
+ */
+export interface UserTable {
+  id: Generated<number>;
+  password: string;
+  last_login: number | null;
+  is_superuser: number;
+  username: string;
+  first_name: string;
+  last_name: string;
+  email: string | null;
+  is_staff: number;
+  is_active: number;
+  date_joined: number;
+  // Custom fields declared in the config file (phone by default) are extra columns, read and
+  // written by name through UserManager.
+}
+
+export interface GroupTable {
+  id: Generated<number>;
+  name: string;
+}
+
+export interface PermissionTable {
+  id: Generated<number>;
+  name: string;
+  app_label: string;
+  codename: string;
+}
+
+export interface UserGroupTable {
+  id: Generated<number>;
+  user_id: number;
+  group_id: number;
+}
+
+export interface GroupPermissionTable {
+  id: Generated<number>;
+  group_id: number;
+  permission_id: number;
+}
+
+export interface UserPermissionTable {
+  id: Generated<number>;
+  user_id: number;
+  permission_id: number;
+}
+
+export interface SessionTable {
+  /** SHA-256 of the session key: a stolen table does not hand out live cookies. */
+  key_hash: string;
+  /** Shown to the user to name a session; never the key. */
+  public_id: string;
+  user_id: number | null;
+  backend: string | null;
+  auth_hash: string | null;
+  data: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  persistent: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface SigningKeyTable {
+  kid: string;
+  alg: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: number;
+  /** Set when a newer key took over; the key stays published until its last tokens expire. */
+  retired_at: number | null;
+}
+
+export interface RefreshTokenTable {
+  /** SHA-256 of the token; the token itself is only ever in the client's hands. */
+  token_hash: string;
+  /** Every token descended by rotation from one login shares a family, revoked as one on reuse. */
+  family_id: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface Database {
+  portcullis_signing_key: SigningKeyTable;
+  portcullis_refresh_token: RefreshTokenTable;
+  auth_user: UserTable;
+  auth_group: GroupTable;
+  auth_permission: PermissionTable;
+  auth_user_groups: UserGroupTable;
+  auth_group_permissions: GroupPermissionTable;
+  auth_user_user_permissions: UserPermissionTable;
+  portcullis_session: SessionTable;
+}

@@ -1,0 +1,14 @@
+export { createPortcullis, Portcullis } from './portcullis.js';
+export type { AuthenticatedUser, LoginOptions, SessionUser, CreateOptions } from './portcullis.js';
+export { buildServer } from './http/server.js';
+export type { ServerOptions } from './http/server.js';
+export { resolveConfig, ConfigError, CHINA_MOBILE } from './config.js';
+export type { PortcullisConfig, PortcullisOptions, CustomFieldSpec, LoginFieldSpec, SameSite } from './config.js';
+export { ApiError, PermissionDenied, StoreUnavailableError } from './errors.js';
+export type { ErrorCode, FieldErrors } from './errors.js';
+export { modelBackend } from './auth/backends.js';
+export type { AuthBackend, BackendContext, Credentials, RequestInfo } from './auth/backends.js';
+export type { User, PublicUser, CreateUserInput } from './users/types.js';
+export { toPublicUser } from './users/types.js';
+export type { SessionStore, SessionRecord, SessionData } from './sessions/base.js';
+export { diagnoseOrigin } from './doctor.js';

@@ -1,0 +1,241 @@
+import { loadConfigFile, resolveConfig, ConfigError, type PortcullisConfig, type PortcullisOptions } from './config.js';
+import { connectDatabase, type DatabaseHandle } from './db/connect.js';
+import { migrate } from './db/migrate.js';
+import { ApiError, PermissionDenied, validationError } from './errors.js';
+import { createPasswordHashers, DEFAULT_HASHERS, setDefaultPasswordHashers, type PasswordHashers } from './passwords/index.js';
+import { UserManager } from './users/manager.js';
+import { Permissions } from './users/permissions.js';
+import type { User } from './users/types.js';
+import { BUILTIN_BACKENDS, type AuthBackend, type BackendContext, type Credentials, type RequestInfo } from './auth/backends.js';
+import { AuthEventEmitter, redactCredentials } from './auth/events.js';
+import { constantTimeEqual, sessionAuthHash } from './auth/salted-hmac.js';
+import type { SessionRecord, SessionStore } from './sessions/base.js';
+import { SqlSessionStore } from './sessions/sql.js';
+import { createPasswordValidators, validatePassword, type PasswordValidator, type UserAttributes } from './validation/password.js';
+import { Sessions, type IssuedSession } from './sessions/manager.js';
+import { Tokens, type TokenPair } from './tokens/tokens.js';
+
+export interface AuthenticatedUser {
+  user: User;
+  backend: AuthBackend;
+}
+
+export interface LoginOptions extends RequestInfo {
+  /** false: a browser-session cookie; true or absent: persistent for the session age. */
+  remember?: boolean;
+  /** The session the request arrived with, which login replaces (no fixation). */
+  previous?: SessionRecord | null;
+}
+
+export interface SessionUser {
+  user: User;
+  session: SessionRecord;
+}
+
+/**
+ * One portcullis instance: configuration, database, hashers, users, sessions and the auth protocol
+ * (authenticate → login → getUser → logout) as a handful of short methods.
+ */
+export class Portcullis {
+  readonly events = new AuthEventEmitter();
+  readonly backends: AuthBackend[];
+  readonly passwordValidators: PasswordValidator[];
+  private readonly backendContext: BackendContext;
+
+  constructor(
+    readonly config: PortcullisConfig,
+    readonly database: DatabaseHandle,
+    readonly hashers: PasswordHashers,
+    readonly users: UserManager,
+    readonly permissions: Permissions,
+    readonly sessions: Sessions,
+    readonly tokens: Tokens,
+  ) {
+    this.backends = config.backends.map((b) => {
+      if (typeof b !== 'string') return b;
+      const found = BUILTIN_BACKENDS[b];
+      if (!found) throw new ConfigError(`backends: there is no built-in authentication backend named "${b}".`);
+      return found;
+    });
+    this.passwordValidators = createPasswordValidators(config.passwordValidators);
+    this.backendContext = {
+      users,
+      hashers,
+      onPasswordUpgrade: (user, oldHash, newHash) =>
+        sessions.store.updateAuthHash(user.id, this.authHash(oldHash), this.authHash(newHash)),
+    };
+  }
+
+  /** Runs the configured password validators (register, change, reset); throws a validation error naming `field`. */
+  validateNewPassword(field: string, password: string, user?: UserAttributes | Record<string, unknown>): void {
+    const attrs = user as UserAttributes | undefined;
+    const problems = validatePassword(password, attrs, this.passwordValidators);
+    if (problems.length) throw validationError({ [field]: problems });
+  }
+
+  authHash(passwordHash: string): string {
+    return sessionAuthHash(passwordHash, this.config.secretKey);
+  }
+
+  /**
+   * Django's authenticate(): asks each backend that accepts these credentials in turn; the first user
+   * returned wins, PermissionDenied ends the walk with no user.
+   */
+  async authenticate(credentials: Credentials, request?: RequestInfo): Promise<AuthenticatedUser | null> {
+    for (const backend of this.backends) {
+      if (backend.accepts && !backend.accepts(credentials)) continue;
+      let user: User | null | undefined;
+      try {
+        user = await backend.authenticate(this.backendContext, credentials, request);
+      } catch (err) {
+        if (err instanceof PermissionDenied) break;
+        throw err;
+      }
+      if (user) return { user, backend };
+    }
+    this.events.emit('user_login_failed', { credentials: redactCredentials(credentials), request });
+    return null;
+  }
+
+  /** Starts a session for an authenticated user under a brand-new key; any previous session ends. */
+  async login(user: User, backend: AuthBackend | string, options: LoginOptions = {}): Promise<IssuedSession> {
+    const backendName = typeof backend === 'string' ? backend : backend.name;
+    const persistent = options.remember !== false;
+    const previous = options.previous;
+    // Data of an anonymous session, or of this same user's, carries over; another user's is flushed.
+    const carry = previous && (previous.userId === null || previous.userId === user.id) ? previous.data : {};
+    if (previous) await this.sessions.end(previous);
+    const issued = await this.sessions.create({
+      userId: user.id,
+      backend: backendName,
+      authHash: this.authHash(user.password),
+      persistent,
+      ip: options.ip,
+      userAgent: options.userAgent,
+      data: carry,
+    });
+    await this.users.updateLastLogin(user);
+    this.events.emit('user_logged_in', { user, request: options });
+    return issued;
+  }
+
+  /** Django's get_user(): the session's user, if the session is live, the user active and the password unchanged. */
+  async getUser(sessionKey: string | undefined): Promise<SessionUser | null> {
+    const session = await this.sessions.load(sessionKey);
+    if (!session || session.userId === null) return null;
+    const backend = this.backends.find((b) => b.name === session.backend);
+    const user = backend ? await backend.getUser(this.backendContext, session.userId) : null;
+    if (!user || !session.authHash || !constantTimeEqual(session.authHash, this.authHash(user.password))) {
+      // A session whose user is gone or whose password changed is flushed, as Django does.
+      await this.sessions.end(session);
+      return null;
+    }
+    return { user, session };
+  }
+
+  /** A fresh access and refresh token pair for an authenticated user (contract section 3). */
+  issueTokens(user: User, family?: string): Promise<TokenPair> {
+    return this.tokens.issue(user, this.authHash(user.password), family);
+  }
+
+  /** Rotates a refresh token: the old one is spent, the new pair continues its family. */
+  async refreshTokens(refreshToken: string): Promise<TokenPair | null> {
+    const { userId, family } = await this.tokens.spend(refreshToken);
+    const user = await this.users.getById(userId);
+    if (!user || !user.is_active) {
+      await this.tokens.revokeFamily(family);
+      return null;
+    }
+    return this.issueTokens(user, family);
+  }
+
+  /** The user behind a bearer access token, if it verifies and the user is still active with the same password. */
+  async getUserFromAccessToken(token: string): Promise<User | null> {
+    const claims = await this.tokens.verifyAccess(token);
+    if (!claims) return null;
+    const user = await this.users.getById(claims.userId);
+    if (!user || !user.is_active || !constantTimeEqual(claims.authHash, this.authHash(user.password).slice(0, 16))) return null;
+    return user;
+  }
+
+  async logout(session: SessionRecord | null, user: User | null = null, request?: RequestInfo): Promise<void> {
+    if (session) await this.sessions.end(session);
+    this.events.emit('user_logged_out', { user, request });
+  }
+
+  /**
+   * Sets a new password. With the current session given it goes on under a new key (Django's
+   * update_session_auth_hash); every other session of the user ends.
+   */
+  async changePassword(user: User, newPassword: string, current?: SessionRecord): Promise<{ user: User; session?: IssuedSession }> {
+    const updated = await this.users.setPassword(user, newPassword);
+    await this.sessions.endAllForUser(user.id, current);
+    await this.tokens.revokeForUser(user.id);
+    if (!current) return { user: updated };
+    const session = await this.sessions.cycle(current, { authHash: this.authHash(updated.password) });
+    return { user: updated, session };
+  }
+
+  /** Deactivation and deletion end every session of the user at once. */
+  async deactivate(user: User): Promise<User> {
+    const updated = await this.users.update(user.id, { is_active: false });
+    await this.endEverything(user.id);
+    return updated;
+  }
+
+  /** Ends every session and revokes every refresh token of a user. */
+  async endEverything(userId: number): Promise<void> {
+    await this.sessions.endAllForUser(userId);
+    await this.tokens.revokeForUser(userId);
+  }
+
+  async deleteUser(userId: number): Promise<void> {
+    await this.endEverything(userId);
+    if (!(await this.users.delete(userId))) throw new ApiError('not_found');
+  }
+
+  async close(): Promise<void> {
+    await this.sessions.store.close();
+    await this.database.close();
+  }
+}
+
+export interface CreateOptions extends PortcullisOptions {
+  /** Read `portcullis.config.*` from this folder (default: the working directory). */
+  cwd?: string;
+  /** Use these environment variables (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Run pending migrations at start (default true). */
+  migrate?: boolean;
+  /** Make these hashers the module-level default of `portcullis/passwords` too (default true). */
+  setDefaultHashers?: boolean;
+}
+
+function createSessionStore(config: PortcullisConfig, database: DatabaseHandle): SessionStore {
+  if (config.sessionStore === 'database') return new SqlSessionStore(database);
+  throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not supported yet; use "database".`);
+}
+
+export async function createPortcullis(options: CreateOptions = {}): Promise<Portcullis> {
+  const { cwd = process.cwd(), env = process.env, migrate: runMigrations = true, setDefaultHashers = true, ...rest } = options;
+  const fileOptions = await loadConfigFile(cwd);
+  const config = resolveConfig(rest, env, fileOptions);
+  const database = connectDatabase(config.databaseUrl);
+  try {
+    if (runMigrations) await migrate(database, config.userFields);
+    const hashers = createPasswordHashers(config.hashers.length ? config.hashers : DEFAULT_HASHERS, { hasherOptions: config.hasherOptions });
+    if (setDefaultHashers) setDefaultPasswordHashers(hashers);
+    const users = new UserManager(database, hashers, { userFields: config.userFields, loginFields: config.loginFields });
+    const sessions = new Sessions(createSessionStore(config, database), { sessionAge: config.sessionAge });
+    const tokens = new Tokens(database, {
+      secret: config.secretKey,
+      issuer: config.tokenIssuer,
+      accessTokenAge: config.accessTokenAge,
+      refreshTokenAge: config.refreshTokenAge,
+    });
+    return new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens);
+  } catch (err) {
+    await database.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,43 @@
+export type SessionData = Record<string, unknown>;
+
+export interface SessionRecord {
+  keyHash: string;
+  publicId: string;
+  userId: number | null;
+  backend: string | null;
+  /** HMAC of the user's password hash at login; a password change makes it stale everywhere. */
+  authHash: string | null;
+  data: SessionData;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  /** False for a browser-session cookie (remember: false). */
+  persistent: boolean;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/**
+ * What every session store implements (Django's SessionBase, reduced to storage). Keys arrive
+ * already hashed; a store never sees a raw session key.
+ */
+export interface SessionStore {
+  readonly name: string;
+  create(record: SessionRecord): Promise<void>;
+  /** The live session with this key hash, or null when there is none or it has expired. */
+  get(keyHash: string, now: number): Promise<SessionRecord | null>;
+  /** Records activity; `expiresAt` slides only when given. */
+  touch(keyHash: string, lastSeenAt: number, expiresAt?: number): Promise<void>;
+  saveData(keyHash: string, data: SessionData): Promise<void>;
+  delete(keyHash: string): Promise<void>;
+  deleteByPublicId(userId: number, publicId: string): Promise<boolean>;
+  /** Ends every session of a user, but the one named; returns how many ended. */
+  deleteForUser(userId: number, exceptKeyHash?: string): Promise<number>;
+  listForUser(userId: number, now: number): Promise<SessionRecord[]>;
+  /** After a password hash upgrade, keeps the user's sessions valid under the new hash. */
+  updateAuthHash(userId: number, oldHash: string, newHash: string): Promise<void>;
+  clearExpired(now: number): Promise<number>;
+  /** Throws when the store cannot be reached (readiness probe). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

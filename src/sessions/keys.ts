@@ -1,0 +1,23 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** 256 bits from the CSPRNG, URL-safe: the only thing the cookie carries. */
+export function generateSessionKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** The store keeps only this digest, so a leaked table or backup cannot be replayed as cookies. */
+export function hashSessionKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** A name for a session that can be shown and sent back without revealing the key. */
+export function generatePublicId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+// A key we issued is exactly 43 base64url characters; anything else is refused before any I/O.
+const KEY_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+export function isWellFormedKey(key: string): boolean {
+  return KEY_SHAPE.test(key);
+}

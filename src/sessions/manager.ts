@@ -1,0 +1,109 @@
+import type { SessionData, SessionRecord, SessionStore } from './base.js';
+import { generatePublicId, generateSessionKey, hashSessionKey, isWellFormedKey } from './keys.js';
+
+export interface SessionOptions {
+  /** Seconds a session lives (PORTCULLIS_SESSION_AGE). */
+  sessionAge: number;
+  /** last_seen_at is written at most this often, so reads stay reads. */
+  touchIntervalMs?: number;
+}
+
+export interface NewSession {
+  userId: number | null;
+  backend: string | null;
+  authHash: string | null;
+  persistent: boolean;
+  ip?: string | null;
+  userAgent?: string | null;
+  data?: SessionData;
+}
+
+export interface IssuedSession {
+  key: string;
+  record: SessionRecord;
+}
+
+/** Session life cycle over any store: issue, load, cycle the key, end. */
+export class Sessions {
+  private readonly touchIntervalMs: number;
+
+  constructor(
+    readonly store: SessionStore,
+    private readonly options: SessionOptions,
+  ) {
+    this.touchIntervalMs = options.touchIntervalMs ?? 60_000;
+  }
+
+  get ageMs(): number {
+    return this.options.sessionAge * 1000;
+  }
+
+  async create(input: NewSession, now = Date.now()): Promise<IssuedSession> {
+    const key = generateSessionKey();
+    const record: SessionRecord = {
+      keyHash: hashSessionKey(key),
+      publicId: generatePublicId(),
+      userId: input.userId,
+      backend: input.backend,
+      authHash: input.authHash,
+      data: input.data ?? {},
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: now + this.ageMs,
+      persistent: input.persistent,
+      ip: input.ip?.slice(0, 64) ?? null,
+      userAgent: input.userAgent?.slice(0, 512) ?? null,
+    };
+    await this.store.create(record);
+    return { key, record };
+  }
+
+  /** The live session behind a raw key, or null; malformed keys never reach the store. */
+  async load(key: string | undefined, now = Date.now()): Promise<SessionRecord | null> {
+    if (!key || !isWellFormedKey(key)) return null;
+    const record = await this.store.get(hashSessionKey(key), now);
+    if (!record) return null;
+    if (now - record.lastSeenAt >= this.touchIntervalMs) {
+      record.lastSeenAt = now;
+      await this.store.touch(record.keyHash, now);
+    }
+    return record;
+  }
+
+  /** A new key for the same session (login, password change): the old key stops working at once. */
+  async cycle(record: SessionRecord, changes: Partial<NewSession> = {}, now = Date.now()): Promise<IssuedSession> {
+    await this.store.delete(record.keyHash);
+    return this.create(
+      {
+        userId: changes.userId !== undefined ? changes.userId : record.userId,
+        backend: changes.backend !== undefined ? changes.backend : record.backend,
+        authHash: changes.authHash !== undefined ? changes.authHash : record.authHash,
+        persistent: changes.persistent ?? record.persistent,
+        ip: changes.ip ?? record.ip,
+        userAgent: changes.userAgent ?? record.userAgent,
+        data: changes.data ?? record.data,
+      },
+      now,
+    );
+  }
+
+  async end(record: SessionRecord): Promise<void> {
+    await this.store.delete(record.keyHash);
+  }
+
+  list(userId: number, now = Date.now()): Promise<SessionRecord[]> {
+    return this.store.listForUser(userId, now);
+  }
+
+  revoke(userId: number, publicId: string): Promise<boolean> {
+    return this.store.deleteByPublicId(userId, publicId);
+  }
+
+  endAllForUser(userId: number, except?: SessionRecord): Promise<number> {
+    return this.store.deleteForUser(userId, except?.keyHash);
+  }
+
+  clearExpired(now = Date.now()): Promise<number> {
+    return this.store.clearExpired(now);
+  }
+}

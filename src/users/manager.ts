@@ -1,0 +1,303 @@
+import { sql, type Selectable } from 'kysely';
+import type { CustomFieldSpec, LoginFieldSpec } from '../config.js';
+import type { DatabaseHandle } from '../db/connect.js';
+import type { UserTable } from '../db/schema.js';
+import type { Insertable, Updateable } from 'kysely';
+import { ApiError, validationError, type FieldErrors } from '../errors.js';
+import { MAX_PASSWORD_LENGTH, type PasswordHashers } from '../passwords/index.js';
+import { isUniqueViolation } from '../db/errors.js';
+import { isValidEmail, isValidUsername, normalizeEmail, normalizeUsername } from './normalize.js';
+import type { CreateUserInput, FieldValue, User } from './types.js';
+
+export interface UserManagerOptions {
+  userFields: Record<string, CustomFieldSpec>;
+  loginFields: LoginFieldSpec[];
+}
+
+export interface ListUsersOptions {
+  search?: string;
+  page?: number;
+  pageSize?: number;
+}
+
+export type UserPatch = Partial<Omit<CreateUserInput, 'password'>>;
+
+const BUILTIN_TEXT = ['first_name', 'last_name'] as const;
+const FLAGS = ['is_active', 'is_staff', 'is_superuser'] as const;
+
+export class UserManager {
+  private readonly customNames: string[];
+
+  constructor(
+    private readonly handle: DatabaseHandle,
+    private readonly hashers: PasswordHashers,
+    private readonly options: UserManagerOptions,
+  ) {
+    this.customNames = Object.keys(options.userFields);
+  }
+
+  private get db() {
+    return this.handle.db;
+  }
+
+  fromRow(row: Selectable<UserTable>): User {
+    const fields: Record<string, FieldValue> = {};
+    for (const name of this.customNames) {
+      const spec = this.options.userFields[name]!;
+      const value = (row as unknown as Record<string, FieldValue | undefined>)[name];
+      fields[name] = value === undefined || value === null ? null : spec.type === 'boolean' ? Boolean(value) : value;
+    }
+    return {
+      id: Number(row.id),
+      username: row.username,
+      email: row.email ?? '',
+      first_name: row.first_name,
+      last_name: row.last_name,
+      is_active: Boolean(row.is_active),
+      is_staff: Boolean(row.is_staff),
+      is_superuser: Boolean(row.is_superuser),
+      last_login: row.last_login === null ? null : new Date(Number(row.last_login)),
+      date_joined: new Date(Number(row.date_joined)),
+      password: row.password,
+      fields,
+    };
+  }
+
+  /**
+   * Checks and normalises the profile part of an input (everything but the password). Collects every
+   * field's problem at once, as a form would.
+   */
+  cleanProfile(input: Record<string, unknown>, partial: boolean): Record<string, unknown> {
+    const errors: FieldErrors = {};
+    const out: Record<string, unknown> = {};
+    const fail = (field: string, msg: string) => (errors[field] ??= []).push(msg);
+    const str = (field: string, value: unknown, max: number): string | undefined => {
+      if (typeof value !== 'string') return fail(field, 'invalid_type'), undefined;
+      if (value.includes('\0')) return fail(field, 'null_character'), undefined;
+      if (value.length > max) return fail(field, `too_long|max=${max}`), undefined;
+      return value;
+    };
+    if (!partial || input.username !== undefined) {
+      if (input.username === undefined || input.username === '') fail('username', 'required');
+      else {
+        const raw = str('username', input.username, 150);
+        if (raw !== undefined) {
+          const username = normalizeUsername(raw);
+          if (!isValidUsername(username)) fail('username', 'username_invalid');
+          else out.username = username;
+        }
+      }
+    }
+    if (input.email !== undefined && input.email !== null && input.email !== '') {
+      const raw = str('email', input.email, 254);
+      if (raw !== undefined) {
+        const email = normalizeEmail(raw);
+        if (!isValidEmail(email)) fail('email', 'email_invalid');
+        else out.email = email;
+      }
+    } else if (input.email === '' || input.email === null) out.email = null;
+    for (const field of BUILTIN_TEXT) {
+      if (input[field] !== undefined) {
+        const v = str(field, input[field], 150);
+        if (v !== undefined) out[field] = v;
+      }
+    }
+    for (const field of FLAGS) {
+      if (input[field] !== undefined) {
+        if (typeof input[field] !== 'boolean') fail(field, 'invalid_type');
+        else out[field] = input[field] ? 1 : 0;
+      }
+    }
+    for (const [name, spec] of Object.entries(this.options.userFields)) {
+      const value = input[name];
+      if (value === undefined) continue;
+      if (value === null || value === '') {
+        out[name] = null;
+        continue;
+      }
+      if (spec.type === 'string') {
+        const v = str(name, value, spec.maxLength ?? 255);
+        if (v === undefined) continue;
+        if (spec.pattern && !new RegExp(spec.pattern, 'u').test(v)) fail(name, name === 'phone' ? 'phone_invalid' : 'invalid_type');
+        else out[name] = v;
+      } else if (spec.type === 'integer') {
+        if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(name, 'invalid_type');
+        else out[name] = value;
+      } else if (typeof value !== 'boolean') fail(name, 'invalid_type');
+      else out[name] = value ? 1 : 0;
+    }
+    if (Object.keys(errors).length) throw validationError(errors);
+    return out;
+  }
+
+  /** Refuses what must never reach a hasher: over-long passwords and null characters. */
+  checkPasswordInput(field: string, password: unknown): string {
+    if (typeof password !== 'string' || password === '') throw validationError({ [field]: ['required'] });
+    if (password.length > MAX_PASSWORD_LENGTH) throw validationError({ [field]: ['password_too_long'] });
+    if (password.includes('\0')) throw validationError({ [field]: ['null_character'] });
+    return password;
+  }
+
+  /** Hashes the password itself (or stores an unusable one when none is given), as Django's create_user. */
+  async createUser(input: CreateUserInput): Promise<User> {
+    const profile = this.cleanProfile(input, false);
+    const password = input.password == null ? null : this.checkPasswordInput('password', input.password);
+    const encoded = await this.hashers.makePassword(password);
+    const row = {
+      password: encoded,
+      last_login: null,
+      is_superuser: 0,
+      is_staff: 0,
+      is_active: 1,
+      first_name: '',
+      last_name: '',
+      email: null,
+      date_joined: Date.now(),
+      ...profile,
+    } as Insertable<UserTable>;
+    try {
+      const inserted = await this.db.insertInto('auth_user').values(row).returning('id').executeTakeFirstOrThrow();
+      return (await this.getById(Number(inserted.id)))!;
+    } catch (err) {
+      throw this.conflictFrom(err, profile);
+    }
+  }
+
+  async createSuperuser(input: CreateUserInput): Promise<User> {
+    return this.createUser({ ...input, is_staff: true, is_superuser: true, is_active: true });
+  }
+
+  /** Turns a unique-constraint violation into the contract's 409, naming the field that collided. */
+  private conflictFrom(err: unknown, values: Record<string, unknown>): unknown {
+    if (!isUniqueViolation(err)) return err;
+    const text = String((err as Error).message) + ' ' + String((err as { detail?: string; constraint?: string }).detail ?? '') + ' ' + String((err as { constraint?: string }).constraint ?? '');
+    const candidates = ['username', 'email', ...this.customNames];
+    const field = candidates.find((f) => new RegExp(`\\b(auth_user\\.)?${f}\\b|auth_user_${f}`).test(text)) ?? candidates.find((f) => values[f] != null) ?? 'username';
+    const message = field === 'username' || field === 'email' || field === 'phone' ? `${field}_taken` : 'field_taken';
+    return new ApiError('conflict', undefined, { [field]: [message] });
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async getById(id: number): Promise<User | null> {
+    if (!Number.isSafeInteger(id)) return null;
+    const row = await this.db.selectFrom('auth_user').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? this.fromRow(row) : null;
+  }
+
+  async getByUsername(username: string): Promise<User | null> {
+    const row = await this.db
+      .selectFrom('auth_user')
+      .selectAll()
+      .where('username', '=', normalizeUsername(username))
+      .executeTakeFirst();
+    return row ? this.fromRow(row) : null;
+  }
+
+  /**
+   * Resolves a login identifier against every configured login field whose pattern it matches, in one
+   * query. When two users match through different fields, the earlier field in the list wins, so a
+   * username always beats someone else's email that happens to look the same.
+   */
+  async getByLogin(identifier: string): Promise<User | null> {
+    const matches: Array<{ field: string; value: string }> = [];
+    for (const { field, pattern } of this.options.loginFields) {
+      if (pattern && !pattern.test(identifier)) continue;
+      const value = field === 'username' ? normalizeUsername(identifier) : field === 'email' ? normalizeEmail(identifier) : identifier;
+      matches.push({ field, value });
+    }
+    if (!matches.length) return null;
+    const rows = await this.db
+      .selectFrom('auth_user')
+      .selectAll()
+      .where((eb) => eb.or(matches.map((m) => eb(sql.ref(m.field), '=', m.value))))
+      .limit(matches.length)
+      .execute();
+    for (const { field, value } of matches) {
+      const row = rows.find((r) => (r as unknown as Record<string, unknown>)[field] === value);
+      if (row) return this.fromRow(row);
+    }
+    return null;
+  }
+
+  /** Hashes and stores a new password (null makes it unusable); returns the updated user. */
+  async setPassword(user: User, password: string | null): Promise<User> {
+    const raw = password === null ? null : this.checkPasswordInput('password', password);
+    const encoded = await this.hashers.makePassword(raw);
+    await this.db.updateTable('auth_user').set({ password: encoded }).where('id', '=', user.id).execute();
+    return { ...user, password: encoded };
+  }
+
+  /**
+   * Checks a password against the stored hash; a correct password stored under an old algorithm or
+   * cost is re-hashed with the preferred hasher (`onUpgrade` lets sessions follow the new hash).
+   */
+  async checkPassword(user: User, password: string, onUpgrade?: (old: string, updated: string) => Promise<void>): Promise<boolean> {
+    return this.hashers.checkPassword(password, user.password, async (raw) => {
+      const encoded = await this.hashers.makePassword(raw);
+      // Only replace the hash we verified: a concurrent password change must win over an upgrade.
+      const result = await this.db
+        .updateTable('auth_user')
+        .set({ password: encoded })
+        .where('id', '=', user.id)
+        .where('password', '=', user.password)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 1) {
+        const old = user.password;
+        user.password = encoded;
+        await onUpgrade?.(old, encoded);
+      }
+    });
+  }
+
+  async updateLastLogin(user: User, when = new Date()): Promise<void> {
+    await this.db.updateTable('auth_user').set({ last_login: when.getTime() }).where('id', '=', user.id).execute();
+    user.last_login = when;
+  }
+
+  async update(id: number, patch: UserPatch): Promise<User> {
+    const values = this.cleanProfile(patch, true);
+    if (Object.keys(values).length) {
+      try {
+        await this.db.updateTable('auth_user').set(values as Updateable<UserTable>).where('id', '=', id).execute();
+      } catch (err) {
+        throw this.conflictFrom(err, values);
+      }
+    }
+    const user = await this.getById(id);
+    if (!user) throw new ApiError('not_found');
+    return user;
+  }
+
+  async delete(id: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('auth_user_groups').where('user_id', '=', id).execute();
+      await trx.deleteFrom('auth_user_user_permissions').where('user_id', '=', id).execute();
+      const result = await trx.deleteFrom('auth_user').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  async list(options: ListUsersOptions = {}): Promise<{ users: User[]; count: number; page: number; pageSize: number }> {
+    const page = Math.max(1, Math.floor(options.page ?? 1));
+    const pageSize = Math.min(200, Math.max(1, Math.floor(options.pageSize ?? 50)));
+    let query = this.db.selectFrom('auth_user');
+    const search = options.search?.trim();
+    if (search) {
+      const like = `%${search.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+      query = query.where((eb) =>
+        eb.or(['username', 'email', 'first_name', 'last_name'].map((f) => eb(sql`lower(${sql.ref(f)})`, 'like', sql`lower(${like}) escape '\\'`))),
+      );
+    }
+    const [{ count } = { count: 0 }] = await query.select((eb) => eb.fn.countAll<number>().as('count')).execute();
+    const rows = await query
+      .selectAll()
+      .orderBy('id')
+      .limit(pageSize)
+      .offset((page - 1) * pageSize)
+      .execute();
+    return { users: rows.map((r) => this.fromRow(r)), count: Number(count), page, pageSize };
+  }
+}

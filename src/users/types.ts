@@ -1,0 +1,63 @@
+export type FieldValue = string | number | boolean | null;
+
+export interface User {
+  id: number;
+  username: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+  is_active: boolean;
+  is_staff: boolean;
+  is_superuser: boolean;
+  last_login: Date | null;
+  date_joined: Date;
+  /** The encoded hash; it never leaves the server. */
+  password: string;
+  /** Custom fields declared in the config (phone by default). */
+  fields: Record<string, FieldValue>;
+}
+
+/** What the API shows of a user: the contract's shape, custom fields flattened in. */
+export interface PublicUser {
+  id: number;
+  username: string;
+  email: string;
+  phone: string | null;
+  first_name: string;
+  last_name: string;
+  is_active: boolean;
+  is_staff: boolean;
+  is_superuser: boolean;
+  date_joined: string;
+  last_login: string | null;
+  [custom: string]: FieldValue;
+}
+
+export interface CreateUserInput {
+  username: string;
+  password?: string | null;
+  email?: string | null;
+  first_name?: string;
+  last_name?: string;
+  is_active?: boolean;
+  is_staff?: boolean;
+  is_superuser?: boolean;
+  [custom: string]: unknown;
+}
+
+export function toPublicUser(user: User): PublicUser {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    phone: null,
+    first_name: user.first_name,
+    last_name: user.last_name,
+    is_active: user.is_active,
+    is_staff: user.is_staff,
+    is_superuser: user.is_superuser,
+    date_joined: user.date_joined.toISOString(),
+    last_login: user.last_login ? user.last_login.toISOString() : null,
+    ...user.fields,
+  };
+}
