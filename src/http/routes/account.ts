@@ -1,0 +1,154 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Portcullis } from '../../portcullis.js';
+import { ApiError, validationError } from '../../errors.js';
+import { toPublicUser } from '../../users/types.js';
+import type { SessionRecord } from '../../sessions/base.js';
+import type { IssuedSession } from '../../sessions/manager.js';
+import { clearSessionCookie, cookiePolicy, setCsrfCookie, setSessionCookie } from '../cookies.js';
+import { generateCsrfToken } from '../csrf.js';
+import { authOf, currentSession, requestInfo, requireAuth, requireSession } from '../request-auth.js';
+import {
+  CsrfResponse,
+  LoginBody,
+  PasswordChangeBody,
+  RegisterBody,
+  RevokedResponse,
+  SessionIdParams,
+  SessionList,
+  UserResponse,
+  errorResponses,
+} from '../schemas.js';
+
+const tags = ['account'];
+
+/** Contract section 2: accounts and sessions under /api/auth. */
+export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Portcullis }): Promise<void> {
+  const { portcullis } = opts;
+  const { config, users } = portcullis;
+  const cookies = cookiePolicy(config);
+
+  const issueCookie = (reply: FastifyReply, issued: IssuedSession) =>
+    setSessionCookie(reply, cookies, issued.key, issued.record.persistent ? config.sessionAge : null);
+
+  const registerFields = new Set(['username', 'password', 'email', 'first_name', 'last_name', ...Object.keys(config.userFields)]);
+
+  app.post<{ Body: RegisterBody }>(
+    '/register',
+    {
+      config: { csrf: 'always' },
+      schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: UserResponse, ...errorResponses } },
+    },
+    async (request, reply) => {
+      // Only profile fields: flags such as is_staff are never taken from a registration form.
+      const input = Object.fromEntries(Object.entries(request.body).filter(([k]) => registerFields.has(k)));
+      const password = users.checkPasswordInput('password', request.body.password);
+      portcullis.validateNewPassword('password', password, input);
+      const user = await users.createUser({ ...input, username: request.body.username, password });
+      if (config.loginOnRegister) {
+        const issued = await portcullis.login(user, 'model', { ...requestInfo(request), previous: await currentSession(portcullis, request) });
+        issueCookie(reply, issued);
+      }
+      return reply.code(201).send({ user: toPublicUser(user) });
+    },
+  );
+
+  app.post<{ Body: LoginBody }>(
+    '/login',
+    {
+      config: { csrf: 'always' },
+      schema: { tags, summary: 'Log in with username, email or phone', body: LoginBody, response: { 200: UserResponse, ...errorResponses } },
+    },
+    async (request, reply) => {
+      const { username, password, remember } = request.body ?? {};
+      if (!username || !password) throw new ApiError('missing_credentials');
+      users.checkPasswordInput('password', password);
+      if (username.includes('\0')) throw validationError({ username: ['null_character'] });
+      const info = requestInfo(request);
+      const found = await portcullis.authenticate({ username, password }, info);
+      if (!found) throw new ApiError('invalid_credentials');
+      const issued = await portcullis.login(found.user, found.backend, {
+        ...info,
+        remember,
+        previous: await currentSession(portcullis, request),
+      });
+      issueCookie(reply, issued);
+      return { user: toPublicUser(found.user) };
+    },
+  );
+
+  app.post('/logout', { schema: { tags, summary: 'End the current session', response: { 204: { type: 'null' } } } }, async (request, reply) => {
+    const session = await currentSession(portcullis, request);
+    const auth = session ? await authOf(portcullis, request) : null;
+    await portcullis.logout(session, auth?.user ?? null, requestInfo(request));
+    clearSessionCookie(reply, cookies);
+    return reply.code(204).send();
+  });
+
+  app.get('/me', { schema: { tags, summary: 'The logged-in user', response: { 200: UserResponse, ...errorResponses } } }, async (request) => {
+    const { user } = await requireAuth(portcullis, request);
+    return { user: toPublicUser(user) };
+  });
+
+  app.post<{ Body: PasswordChangeBody }>(
+    '/password',
+    { schema: { tags, summary: 'Change the password', body: PasswordChangeBody, response: { 200: UserResponse, ...errorResponses } } },
+    async (request, reply) => {
+      const auth = await requireSession(portcullis, request);
+      const { old_password, new_password } = request.body;
+      users.checkPasswordInput('old_password', old_password);
+      const next = users.checkPasswordInput('new_password', new_password);
+      if (!(await users.checkPassword(auth.user, old_password))) throw validationError({ old_password: ['password_incorrect'] });
+      portcullis.validateNewPassword('new_password', next, auth.user);
+      const { user, session } = await portcullis.changePassword(auth.user, next, auth.session);
+      if (session && auth.via === 'cookie') issueCookie(reply, session);
+      if (session && auth.via === 'header') reply.header('X-Session-Key', session.key);
+      return { user: toPublicUser(user) };
+    },
+  );
+
+  app.get('/sessions', { schema: { tags, summary: 'Your live sessions', response: { 200: SessionList, ...errorResponses } } }, async (request) => {
+    const auth = await requireSession(portcullis, request);
+    const sessions = await portcullis.sessions.list(auth.user.id);
+    return { sessions: sessions.map((s) => describeSession(s, auth.session)) };
+  });
+
+  app.delete<{ Params: SessionIdParams }>(
+    '/sessions/:id',
+    { schema: { tags, summary: 'End one of your sessions', params: SessionIdParams, response: { 204: { type: 'null' }, ...errorResponses } } },
+    async (request, reply) => {
+      const auth = await requireSession(portcullis, request);
+      // Someone else's session looks exactly like one that does not exist.
+      if (!(await portcullis.sessions.revoke(auth.user.id, request.params.id))) throw new ApiError('not_found');
+      if (request.params.id === auth.session.publicId) clearSessionCookie(reply, cookies);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/sessions/revoke-others',
+    { schema: { tags, summary: 'End every other session of yours', response: { 200: RevokedResponse, ...errorResponses } } },
+    async (request) => {
+      const auth = await requireSession(portcullis, request);
+      return { revoked: await portcullis.sessions.endAllForUser(auth.user.id, auth.session) };
+    },
+  );
+
+  app.get('/csrf', { schema: { tags, summary: 'A CSRF token (also set as the csrftoken cookie)', response: { 200: CsrfResponse } } }, async (request, reply) => {
+    const existing = request.cookies[config.csrfCookieName];
+    const token = existing && /^[A-Za-z0-9_-]{32}$/.test(existing) ? existing : generateCsrfToken();
+    setCsrfCookie(reply, config, token);
+    return { csrf_token: token };
+  });
+}
+
+function describeSession(s: SessionRecord, current: SessionRecord) {
+  return {
+    id: s.publicId,
+    created_at: new Date(s.createdAt).toISOString(),
+    last_seen_at: new Date(s.lastSeenAt).toISOString(),
+    expires_at: new Date(s.expiresAt).toISOString(),
+    ip: s.ip,
+    user_agent: s.userAgent,
+    current: s.keyHash === current.keyHash,
+  };
+}

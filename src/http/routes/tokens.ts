@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import type { Portcullis } from '../../portcullis.js';
+import { ApiError, validationError } from '../../errors.js';
+import { RefreshError } from '../../tokens/tokens.js';
+import { requestInfo } from '../request-auth.js';
+import { RefreshBody, TokenBody, TokenPairSchema, errorResponses, type RefreshBody as RefreshBodyT, type TokenBody as TokenBodyT } from '../schemas.js';
+
+const tags = ['tokens'];
+
+/** Contract section 3: stateless access for other services. */
+export async function tokenRoutes(app: FastifyInstance, opts: { portcullis: Portcullis }): Promise<void> {
+  const { portcullis } = opts;
+
+  app.post<{ Body: TokenBodyT }>(
+    '/api/auth/token',
+    { schema: { tags, summary: 'Exchange credentials for an access and a refresh token', body: TokenBody, response: { 200: TokenPairSchema, ...errorResponses } } },
+    async (request) => {
+      const { username, password } = request.body ?? {};
+      if (!username || !password) throw new ApiError('missing_credentials');
+      portcullis.users.checkPasswordInput('password', password);
+      if (username.includes('\0')) throw validationError({ username: ['null_character'] });
+      const found = await portcullis.authenticate({ username, password }, requestInfo(request));
+      if (!found) throw new ApiError('invalid_credentials');
+      await portcullis.users.updateLastLogin(found.user);
+      return portcullis.issueTokens(found.user);
+    },
+  );
+
+  app.post<{ Body: RefreshBodyT }>(
+    '/api/auth/token/refresh',
+    { schema: { tags, summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPairSchema, ...errorResponses } } },
+    async (request) => {
+      try {
+        const pair = await portcullis.refreshTokens(request.body.refresh_token);
+        if (!pair) throw new ApiError('invalid_credentials');
+        return pair;
+      } catch (err) {
+        // Spent, revoked, expired or unknown all look alike to the caller; a reuse has already revoked the family.
+        if (err instanceof RefreshError) throw new ApiError('invalid_credentials');
+        throw err;
+      }
+    },
+  );
+
+  app.post<{ Body: RefreshBodyT }>(
+    '/api/auth/token/revoke',
+    { schema: { tags, summary: 'Revoke a refresh token and its family', body: RefreshBody, response: { 204: { type: 'null' }, ...errorResponses } } },
+    async (request, reply) => {
+      await portcullis.tokens.revoke(request.body.refresh_token);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get('/.well-known/jwks.json', { schema: { tags, summary: 'Public keys that verify access tokens' } }, async (_request, reply) => {
+    reply.header('Cache-Control', 'public, max-age=300');
+    return portcullis.tokens.keys.jwks();
+  });
+}

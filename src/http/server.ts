@@ -1,0 +1,87 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Portcullis } from '../portcullis.js';
+import { registerJsonBody } from './body.js';
+import { registerErrorHandling } from './errors.js';
+import { registerCsrf } from './csrf.js';
+import { accountRoutes } from './routes/account.js';
+import { healthRoutes } from './routes/health.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { ErrorSchema, UserSchema } from './schemas.js';
+
+export interface ServerOptions {
+  /** Pino logger options, or false for none (tests). */
+  logger?: FastifyServerOptions['logger'];
+  /** Trust X-Forwarded-* from these proxies (Fastify's trustProxy). */
+  trustProxy?: FastifyServerOptions['trustProxy'];
+}
+
+/** Secret-bearing parts of a request or response that must never reach a log line. */
+export const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.old_password',
+  '*.new_password',
+  '*.refresh_token',
+  '*.access_token',
+];
+
+export async function buildServer(portcullis: Portcullis, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const { config } = portcullis;
+  const app = Fastify({
+    logger: options.logger === undefined ? { level: config.logLevel, redact: REDACT } : options.logger,
+    bodyLimit: 64 * 1024,
+    trustProxy: options.trustProxy ?? false,
+    // Types are checked, never coerced: "1" is not a boolean and 5 is not a username.
+    ajv: { customOptions: { coerceTypes: false, allErrors: true } },
+    return503OnClosing: true,
+  });
+
+  registerJsonBody(app);
+  registerErrorHandling(app);
+  await app.register(cookie);
+  await app.register(cors, {
+    origin: (origin, cb) => cb(null, origin !== undefined && config.trustedOrigins.includes(origin) ? origin : false),
+    credentials: true,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['Content-Type', 'X-CSRFToken', 'Authorization', 'Accept-Language'],
+    maxAge: 600,
+  });
+  registerCsrf(app, { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName });
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'same-origin');
+    reply.header('X-Frame-Options', 'DENY');
+    // Anything that may carry a session, a token or a user must not be kept by a shared cache.
+    if (request.url.startsWith('/api/')) reply.header('Cache-Control', 'no-store');
+  });
+
+  app.addSchema(UserSchema);
+  app.addSchema(ErrorSchema);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'portcullis', version: '0.1.0', description: 'Accounts, sessions and tokens.' },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: config.sessionCookieName },
+          sessionHeader: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'Session <key>' },
+        },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(accountRoutes, { prefix: '/api/auth', portcullis });
+  await app.register(tokenRoutes, { portcullis });
+  await app.register(healthRoutes, { portcullis });
+  return app;
+}
