@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import { formatPasswordValidationMessage, passwordValidationMessages } from '../validation/messages.js';
 
 export type Locale = 'en' | 'zh-CN';
 
@@ -98,6 +99,7 @@ export function errorMessage(code: ErrorCode, locale: Locale): string {
 /** A field message id is `key` or `key|param=value`; unknown ids are shown as they are. */
 export function fieldMessage(id: string, locale: Locale): string {
   const [key = '', ...args] = id.split('|');
+  if (key in passwordValidationMessages.en) return formatPasswordValidationMessage(id, locale);
   const template = fieldMessages[locale][key] ?? fieldMessages.en[key];
   if (!template) return id;
   return args.reduce((text, arg) => {

@@ -212,11 +212,14 @@ export class UserManager {
     const rows = await this.db
       .selectFrom('auth_user')
       .selectAll()
-      .where((eb) => eb.or(matches.map((m) => eb(sql.ref(m.field), '=', m.value))))
+      .where((eb) =>
+        eb.or(matches.map((m) => (m.field === 'email' ? eb(sql`lower(email)`, '=', m.value.toLowerCase()) : eb(sql.ref(m.field), '=', m.value)))),
+      )
       .limit(matches.length)
       .execute();
     for (const { field, value } of matches) {
-      const row = rows.find((r) => (r as unknown as Record<string, unknown>)[field] === value);
+      const same = (stored: unknown) => (field === 'email' ? String(stored ?? '').toLowerCase() === value.toLowerCase() : stored === value);
+      const row = rows.find((r) => same((r as unknown as Record<string, unknown>)[field]));
       if (row) return this.fromRow(row);
     }
     return null;

@@ -1,4 +1,4 @@
-import type { ColumnDefinitionBuilder, Kysely, Migration } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration } from 'kysely';
 import type { Dialect } from '../connect.js';
 
 /** Django's auth tables, shaped like `django.contrib.auth`'s own so that imports map one to one. */
@@ -16,11 +16,13 @@ export const initial = (dialect: Dialect): Migration => ({
       .addColumn('username', 'varchar(150)', (c) => c.notNull().unique())
       .addColumn('first_name', 'varchar(150)', (c) => c.notNull().defaultTo(''))
       .addColumn('last_name', 'varchar(150)', (c) => c.notNull().defaultTo(''))
-      .addColumn('email', 'varchar(254)', (c) => c.unique())
+      .addColumn('email', 'varchar(254)')
       .addColumn('is_staff', 'integer', (c) => c.notNull().defaultTo(0))
       .addColumn('is_active', 'integer', (c) => c.notNull().defaultTo(1))
       .addColumn('date_joined', 'bigint', (c) => c.notNull())
       .execute();
+    // One account per mailbox whatever the letter case; lookups compare the same lower-cased form.
+    await db.schema.createIndex('auth_user_email_uniq').on('auth_user').unique().expression(sql`lower(email)`).execute();
     await db.schema
       .createTable('auth_group')
       .addColumn('id', idType, id)
