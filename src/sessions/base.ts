@@ -1,3 +1,5 @@
+import type { SessionKeyScheme } from './keys.js';
+
 export type SessionData = Record<string, unknown>;
 
 export interface SessionRecord {
@@ -18,11 +20,14 @@ export interface SessionRecord {
 }
 
 /**
- * What every session store implements (Django's SessionBase, reduced to storage). Keys arrive
- * already hashed; a store never sees a raw session key.
+ * What every session store implements (Django's SessionBase, reduced to storage). Sessions are
+ * named by their storage id (keyScheme.storageId of the key: by default its hash), so a store
+ * never sees a raw session key unless its own format demands it.
  */
 export interface SessionStore {
   readonly name: string;
+  /** The store's own key format; the default (random key, SHA-256 stored) when absent. */
+  readonly keyScheme?: SessionKeyScheme;
   create(record: SessionRecord): Promise<void>;
   /** The live session with this key hash, or null when there is none or it has expired. */
   get(keyHash: string, now: number): Promise<SessionRecord | null>;

@@ -21,3 +21,23 @@ const KEY_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 export function isWellFormedKey(key: string): boolean {
   return KEY_SHAPE.test(key);
 }
+
+/**
+ * How a store names its sessions: the key handed to the client, and the id the store keeps it under.
+ * The default hands out 256 random bits and stores only their SHA-256; a store with other needs
+ * (Redis Cluster hash tags, Django's own session keys) brings its own scheme.
+ */
+export interface SessionKeyScheme {
+  /** A fresh key for a session of this user (null: an anonymous session). */
+  generate(userId: number | null): string;
+  /** Cheap shape check, so that garbage never reaches the store. */
+  isWellFormed(key: string): boolean;
+  /** What the store is indexed by; never the key itself unless the store's format demands it. */
+  storageId(key: string): string;
+}
+
+export const defaultKeyScheme: SessionKeyScheme = {
+  generate: () => generateSessionKey(),
+  isWellFormed: isWellFormedKey,
+  storageId: hashSessionKey,
+};

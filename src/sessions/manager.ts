@@ -1,5 +1,5 @@
 import type { SessionData, SessionRecord, SessionStore } from './base.js';
-import { generatePublicId, generateSessionKey, hashSessionKey, isWellFormedKey } from './keys.js';
+import { defaultKeyScheme, generatePublicId, type SessionKeyScheme } from './keys.js';
 
 export interface SessionOptions {
   /** Seconds a session lives (PORTCULLIS_SESSION_AGE). */
@@ -26,12 +26,14 @@ export interface IssuedSession {
 /** Session life cycle over any store: issue, load, cycle the key, end. */
 export class Sessions {
   private readonly touchIntervalMs: number;
+  readonly keys: SessionKeyScheme;
 
   constructor(
     readonly store: SessionStore,
     private readonly options: SessionOptions,
   ) {
     this.touchIntervalMs = options.touchIntervalMs ?? 60_000;
+    this.keys = store.keyScheme ?? defaultKeyScheme;
   }
 
   get ageMs(): number {
@@ -39,9 +41,9 @@ export class Sessions {
   }
 
   async create(input: NewSession, now = Date.now()): Promise<IssuedSession> {
-    const key = generateSessionKey();
+    const key = this.keys.generate(input.userId);
     const record: SessionRecord = {
-      keyHash: hashSessionKey(key),
+      keyHash: this.keys.storageId(key),
       publicId: generatePublicId(),
       userId: input.userId,
       backend: input.backend,
@@ -60,8 +62,8 @@ export class Sessions {
 
   /** The live session behind a raw key, or null; malformed keys never reach the store. */
   async load(key: string | undefined, now = Date.now()): Promise<SessionRecord | null> {
-    if (!key || !isWellFormedKey(key)) return null;
-    const record = await this.store.get(hashSessionKey(key), now);
+    if (!key || !this.keys.isWellFormed(key)) return null;
+    const record = await this.store.get(this.keys.storageId(key), now);
     if (!record) return null;
     if (now - record.lastSeenAt >= this.touchIntervalMs) {
       record.lastSeenAt = now;
