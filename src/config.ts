@@ -26,6 +26,8 @@ export interface LoginFieldSpec {
 export interface PortcullisConfig {
   databaseUrl: string;
   sessionStore: string;
+  /** Prefix of every Redis key (PORTCULLIS_REDIS_PREFIX), so several apps or test runs can share one Redis. */
+  redisPrefix: string;
   secretKey: string;
   port: number;
   host: string;
@@ -96,6 +98,7 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   const o: PortcullisOptions = {};
   if (env.PORTCULLIS_DATABASE_URL) o.databaseUrl = env.PORTCULLIS_DATABASE_URL;
   if (env.PORTCULLIS_SESSION_STORE) o.sessionStore = env.PORTCULLIS_SESSION_STORE;
+  if (env.PORTCULLIS_REDIS_PREFIX) o.redisPrefix = env.PORTCULLIS_REDIS_PREFIX;
   if (env.PORTCULLIS_SECRET_KEY) o.secretKey = env.PORTCULLIS_SECRET_KEY;
   const port = parseIntStrict('PORT', env.PORT);
   if (port !== undefined) o.port = port;
@@ -194,6 +197,7 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
   return {
     databaseUrl,
     sessionStore: merged.sessionStore ?? 'database',
+    redisPrefix: merged.redisPrefix ?? 'portcullis:',
     secretKey: merged.secretKey ?? loadOrCreateSecretKey(dataDir),
     port: merged.port ?? 8000,
     host: merged.host ?? 'localhost',

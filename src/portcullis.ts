@@ -11,6 +11,8 @@ import { AuthEventEmitter, redactCredentials } from './auth/events.js';
 import { constantTimeEqual, sessionAuthHash } from './auth/salted-hmac.js';
 import type { SessionRecord, SessionStore } from './sessions/base.js';
 import { SqlSessionStore } from './sessions/sql.js';
+import { RedisSessionStore } from './sessions/redis.js';
+import { connectRedis, type RedisHandle } from './redis.js';
 import { createPasswordValidators, validatePassword, type PasswordValidator, type UserAttributes } from './validation/password.js';
 import { Sessions, type IssuedSession } from './sessions/manager.js';
 import { Tokens, type TokenPair } from './tokens/tokens.js';
@@ -50,6 +52,8 @@ export class Portcullis {
     readonly permissions: Permissions,
     readonly sessions: Sessions,
     readonly tokens: Tokens,
+    /** The shared Redis connection when PORTCULLIS_SESSION_STORE is redis://… (throttling and token state use it too). */
+    readonly redis: RedisHandle | null = null,
   ) {
     this.backends = config.backends.map((b) => {
       if (typeof b !== 'string') return b;
@@ -196,6 +200,7 @@ export class Portcullis {
 
   async close(): Promise<void> {
     await this.sessions.store.close();
+    await this.redis?.close();
     await this.database.close();
   }
 }
@@ -211,9 +216,15 @@ export interface CreateOptions extends PortcullisOptions {
   setDefaultHashers?: boolean;
 }
 
-function createSessionStore(config: PortcullisConfig, database: DatabaseHandle): SessionStore {
+/** PORTCULLIS_SESSION_STORE: `database` (default), `redis://…` or `cookie`. */
+async function createSessionStore(config: PortcullisConfig, database: DatabaseHandle, redis: RedisHandle | null): Promise<SessionStore> {
   if (config.sessionStore === 'database') return new SqlSessionStore(database);
-  throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not supported yet; use "database".`);
+  if (redis) return new RedisSessionStore(redis, config.secretKey);
+  throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not known; use database, redis://HOST:PORT or cookie.`);
+}
+
+function isRedisUrl(url: string): boolean {
+  return url.startsWith('redis://') || url.startsWith('rediss://');
 }
 
 export async function createPortcullis(options: CreateOptions = {}): Promise<Portcullis> {
@@ -221,20 +232,23 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
   const fileOptions = await loadConfigFile(cwd);
   const config = resolveConfig(rest, env, fileOptions);
   const database = connectDatabase(config.databaseUrl);
+  let redis: RedisHandle | null = null;
   try {
     if (runMigrations) await migrate(database, config.userFields);
     const hashers = createPasswordHashers(config.hashers.length ? config.hashers : DEFAULT_HASHERS, { hasherOptions: config.hasherOptions });
     if (setDefaultHashers) setDefaultPasswordHashers(hashers);
     const users = new UserManager(database, hashers, { userFields: config.userFields, loginFields: config.loginFields });
-    const sessions = new Sessions(createSessionStore(config, database), { sessionAge: config.sessionAge });
+    redis = isRedisUrl(config.sessionStore) ? await connectRedis(config.sessionStore, config.redisPrefix) : null;
+    const sessions = new Sessions(await createSessionStore(config, database, redis), { sessionAge: config.sessionAge });
     const tokens = new Tokens(database, {
       secret: config.secretKey,
       issuer: config.tokenIssuer,
       accessTokenAge: config.accessTokenAge,
       refreshTokenAge: config.refreshTokenAge,
     });
-    return new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens);
+    return new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, redis);
   } catch (err) {
+    await redis?.close();
     await database.close().catch(() => {});
     throw err;
   }

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, json, PASSWORD, startServer, type ErrorBody, type TestServer } from './helpers.js';
-import { hashSessionKey } from '../src/sessions/keys.js';
 
 let server: TestServer;
 
@@ -117,9 +116,13 @@ describe('login', () => {
   test('the cookie holds at least 128 random bits and the store only its hash', async () => {
     const client = await loggedIn('carol');
     const key = client.cookies.get('sessionid')!;
-    assert.ok(Buffer.from(key, 'base64url').length >= 16);
-    assert.equal(await server.portcullis.database.db.selectFrom('portcullis_session').select('key_hash').where('key_hash', '=', key).executeTakeFirst(), undefined);
-    assert.ok(await server.portcullis.database.db.selectFrom('portcullis_session').select('key_hash').where('key_hash', '=', hashSessionKey(key)).executeTakeFirst());
+    const secret = key.split('.').at(-1)!;
+    assert.ok(Buffer.from(secret, 'base64url').length >= 16);
+    const { store, keys } = server.portcullis.sessions;
+    const storageId = keys.storageId(key);
+    assert.ok(!storageId.includes(secret), 'the store is indexed by a digest, not the key');
+    assert.ok(await store.get(storageId, Date.now()));
+    assert.equal(await store.get(key, Date.now()), null);
   });
 
   test('remember: false gives a browser-session cookie', async () => {
@@ -216,7 +219,7 @@ describe('logout', () => {
     const replay = new Client(server.url);
     replay.cookies.set('sessionid', key);
     assert.equal((await replay.get('/api/auth/me')).status, 401);
-    assert.equal(await server.portcullis.sessions.store.get(hashSessionKey(key), Date.now()), null);
+    assert.equal(await server.portcullis.sessions.store.get(server.portcullis.sessions.keys.storageId(key), Date.now()), null);
   });
 
   test('without a session is still 204', async () => {
@@ -236,12 +239,18 @@ describe('me', () => {
   });
 
   test('an expired session is never accepted, and clearsessions deletes it', async () => {
-    const client = await loggedIn('carol');
-    const key = client.cookies.get('sessionid')!;
-    await server.portcullis.database.db.updateTable('portcullis_session').set({ expires_at: Date.now() - 1 }).where('key_hash', '=', hashSessionKey(key)).execute();
+    const { portcullis } = server;
+    const carol = (await portcullis.users.getByUsername('carol'))!;
+    // A session issued long enough ago to have expired by now.
+    const { key } = await portcullis.sessions.create(
+      { userId: carol.id, backend: 'model', authHash: portcullis.authHash(carol.password), persistent: true },
+      Date.now() - portcullis.sessions.ageMs - 1000,
+    );
+    const client = new Client(server.url);
+    client.cookies.set('sessionid', key);
     assert.equal((await client.get('/api/auth/me')).status, 401);
-    assert.ok((await server.portcullis.sessions.clearExpired()) >= 1);
-    assert.equal(await server.portcullis.database.db.selectFrom('portcullis_session').select('key_hash').where('key_hash', '=', hashSessionKey(key)).executeTakeFirst(), undefined);
+    await portcullis.sessions.clearExpired();
+    assert.equal(await portcullis.sessions.store.get(portcullis.sessions.keys.storageId(key), 0), null, 'gone from the store');
   });
 
   test('a deactivated user is logged out everywhere at once', async () => {

@@ -31,6 +31,30 @@ async function testDatabase(dir: string): Promise<{ url: string; drop(): Promise
   };
 }
 
+/**
+ * With PORTCULLIS_TEST_SESSION_STORE=redis the sessions live in the Redis at PORTCULLIS_TEST_REDIS_URL
+ * under a key prefix of this server's own, removed afterwards.
+ */
+function testSessionStore(): { options: CreateOptions; cleanup(): Promise<void> } {
+  if (process.env.PORTCULLIS_TEST_SESSION_STORE !== 'redis') return { options: {}, cleanup: async () => {} };
+  const url = process.env.PORTCULLIS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `portcullis-test:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
+  return {
+    options: { sessionStore: url, redisPrefix: prefix },
+    async cleanup() {
+      const { Redis } = await import('ioredis');
+      const redis = new Redis(url);
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+      redis.disconnect();
+    },
+  };
+}
+
 export interface TestServer {
   url: string;
   origin: string;
@@ -44,8 +68,10 @@ export interface TestServer {
 export async function startServer(options: CreateOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
   const database = await testDatabase(dir);
+  const store = testSessionStore();
   const portcullis = await createPortcullis({
     databaseUrl: database.url,
+    ...store.options,
     cwd: dir,
     env: {},
     dataDir: dir,
@@ -67,6 +93,7 @@ export async function startServer(options: CreateOptions = {}): Promise<TestServ
       await app.close();
       await portcullis.close();
       await database.drop();
+      await store.cleanup();
       rmSync(dir, { recursive: true, force: true });
     },
   };
