@@ -2,6 +2,17 @@ import type { SessionKeyScheme } from './keys.js';
 
 export type SessionData = Record<string, unknown>;
 
+/**
+ * Changes to session data, applied key by key and atomically by the store, so two concurrent
+ * requests of one visitor that change different keys both keep their writes.
+ */
+export interface DataPatch {
+  /** Drop every key first (Django's session.clear()). */
+  clear?: boolean;
+  set?: Record<string, unknown>;
+  delete?: string[];
+}
+
 export interface SessionRecord {
   keyHash: string;
   publicId: string;
@@ -33,7 +44,10 @@ export interface SessionStore {
   get(keyHash: string, now: number): Promise<SessionRecord | null>;
   /** Records activity; `expiresAt` slides only when given. */
   touch(keyHash: string, lastSeenAt: number, expiresAt?: number): Promise<void>;
-  saveData(keyHash: string, data: SessionData): Promise<void>;
+  /** Applies a data patch atomically; a session that no longer exists stays gone. */
+  patchData(storageId: string, patch: DataPatch): Promise<void>;
+  /** Changes when the session expires and whether its cookie outlives the browser (set_expiry). */
+  setExpiry(storageId: string, expiresAt: number, persistent: boolean): Promise<void>;
   delete(keyHash: string): Promise<void>;
   deleteByPublicId(userId: number, publicId: string): Promise<boolean>;
   /** Ends every session of a user, but the one named; returns how many ended. */

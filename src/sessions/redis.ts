@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { redisCall, type RedisHandle } from '../redis.js';
-import type { SessionData, SessionRecord, SessionStore } from './base.js';
+import type { DataPatch, SessionData, SessionRecord, SessionStore } from './base.js';
 import { generateSessionKey, type SessionKeyScheme } from './keys.js';
 
 /**
@@ -24,13 +24,15 @@ export function redisKeyScheme(secret: string): SessionKeyScheme & { tagFor(user
 // A session is a hash; these short field names keep each one small.
 type Fields = Record<string, string>;
 
+/** Each data key is a field of its own (`d:<key>`), so concurrent writes of different keys never collide. */
 function toFields(r: SessionRecord): Fields {
+  const data = Object.fromEntries(Object.entries(r.data).map(([k, v]) => ['d:' + k, JSON.stringify(v)]));
   return {
+    ...data,
     pid: r.publicId,
     uid: r.userId === null ? '' : String(r.userId),
     be: r.backend ?? '',
     ah: r.authHash ?? '',
-    data: JSON.stringify(r.data),
     c: String(r.createdAt),
     l: String(r.lastSeenAt),
     e: String(r.expiresAt),
@@ -47,7 +49,11 @@ function fromFields(storageId: string, f: Fields): SessionRecord {
     userId: f.uid ? Number(f.uid) : null,
     backend: f.be || null,
     authHash: f.ah || null,
-    data: JSON.parse(f.data ?? '{}') as SessionData,
+    data: Object.fromEntries(
+      Object.entries(f)
+        .filter(([k]) => k.startsWith('d:'))
+        .map(([k, v]) => [k.slice(2), JSON.parse(v) as unknown]),
+    ) as SessionData,
     createdAt: Number(f.c),
     lastSeenAt: Number(f.l),
     expiresAt: Number(f.e),
@@ -73,6 +79,19 @@ return 1`;
 const UPDATE_IF_EXISTS = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`;
+
+// KEYS[1] session; ARGV[1] '1' to clear, ARGV[2] n deletes, then n field names, then field/value pairs.
+const PATCH = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '1' then
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(f, 1, 2) == 'd:' then redis.call('HDEL', KEYS[1], f) end
+  end
+end
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if #ARGV > 2 + n then redis.call('HSET', KEYS[1], unpack(ARGV, 3 + n)) end
 return 1`;
 
 // KEYS[1] session; ARGV[1] the index key prefix (user id appended), ARGV[2] storageId.
@@ -159,8 +178,16 @@ export class RedisSessionStore implements SessionStore {
     if (expiresAt !== undefined) await redisCall(() => this.redis.pexpireat(key, expiresAt));
   }
 
-  async saveData(storageId: string, data: SessionData): Promise<void> {
-    await redisCall(() => this.redis.eval(UPDATE_IF_EXISTS, 1, this.sessionKey(storageId), 'data', JSON.stringify(data)));
+  async patchData(storageId: string, patch: DataPatch): Promise<void> {
+    const deletes = (patch.delete ?? []).map((k) => 'd:' + k);
+    const sets = Object.entries(patch.set ?? {}).flatMap(([k, v]) => ['d:' + k, JSON.stringify(v)]);
+    await redisCall(() => this.redis.eval(PATCH, 1, this.sessionKey(storageId), patch.clear ? '1' : '0', String(deletes.length), ...deletes, ...sets));
+  }
+
+  async setExpiry(storageId: string, expiresAt: number, persistent: boolean): Promise<void> {
+    const key = this.sessionKey(storageId);
+    const updated = await redisCall(() => this.redis.eval(UPDATE_IF_EXISTS, 1, key, 'e', String(expiresAt), 'per', persistent ? '1' : '0'));
+    if (Number(updated)) await redisCall(() => this.redis.pexpireat(key, expiresAt));
   }
 
   async delete(storageId: string): Promise<void> {

@@ -1,7 +1,14 @@
 import { sql, type Selectable } from 'kysely';
 import type { DatabaseHandle } from '../db/connect.js';
 import type { SessionTable } from '../db/schema.js';
-import type { SessionData, SessionRecord, SessionStore } from './base.js';
+import type { DataPatch, SessionData, SessionRecord, SessionStore } from './base.js';
+
+export function applyPatch(data: SessionData, patch: DataPatch): SessionData {
+  const next: SessionData = patch.clear ? {} : { ...data };
+  for (const key of patch.delete ?? []) delete next[key];
+  for (const [key, value] of Object.entries(patch.set ?? {})) next[key] = value;
+  return next;
+}
 
 function fromRow(row: Selectable<SessionTable>): SessionRecord {
   return {
@@ -68,8 +75,20 @@ export class SqlSessionStore implements SessionStore {
       .execute();
   }
 
-  async saveData(keyHash: string, data: SessionData): Promise<void> {
-    await this.db.updateTable('portcullis_session').set({ data: JSON.stringify(data) }).where('key_hash', '=', keyHash).execute();
+  /** Read, merge and write inside one transaction (rows locked on PostgreSQL), so concurrent patches of different keys all land. */
+  async patchData(keyHash: string, patch: DataPatch): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      let query = trx.selectFrom('portcullis_session').select('data').where('key_hash', '=', keyHash);
+      if (this.handle.dialect === 'postgres') query = query.forUpdate();
+      const row = await query.executeTakeFirst();
+      if (!row) return;
+      const data = applyPatch(JSON.parse(row.data) as SessionData, patch);
+      await trx.updateTable('portcullis_session').set({ data: JSON.stringify(data) }).where('key_hash', '=', keyHash).execute();
+    });
+  }
+
+  async setExpiry(keyHash: string, expiresAt: number, persistent: boolean): Promise<void> {
+    await this.db.updateTable('portcullis_session').set({ expires_at: expiresAt, persistent: persistent ? 1 : 0 }).where('key_hash', '=', keyHash).execute();
   }
 
   async delete(keyHash: string): Promise<void> {
