@@ -40,7 +40,7 @@ export class Sessions {
     return this.options.sessionAge * 1000;
   }
 
-  async create(input: NewSession, now = Date.now()): Promise<IssuedSession> {
+  async create(input: NewSession, now = Date.now(), expiresAt = now + this.ageMs): Promise<IssuedSession> {
     const key = this.keys.generate(input.userId);
     const record: SessionRecord = {
       keyHash: this.keys.storageId(key),
@@ -51,7 +51,7 @@ export class Sessions {
       data: input.data ?? {},
       createdAt: now,
       lastSeenAt: now,
-      expiresAt: now + this.ageMs,
+      expiresAt,
       persistent: input.persistent,
       ip: input.ip?.slice(0, 64) ?? null,
       userAgent: input.userAgent?.slice(0, 512) ?? null,
@@ -73,7 +73,7 @@ export class Sessions {
   }
 
   /** A new key for the same session (login, password change): the old key stops working at once. */
-  async cycle(record: SessionRecord, changes: Partial<NewSession> = {}, now = Date.now()): Promise<IssuedSession> {
+  async cycle(record: SessionRecord, changes: Partial<NewSession> = {}, now = Date.now(), expiresAt?: number): Promise<IssuedSession> {
     await this.store.delete(record.keyHash);
     return this.create(
       {
@@ -86,6 +86,7 @@ export class Sessions {
         data: changes.data ?? record.data,
       },
       now,
+      expiresAt,
     );
   }
 
