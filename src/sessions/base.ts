@@ -39,6 +39,10 @@ export interface SessionStore {
   readonly name: string;
   /** The store's own key format; the default (random key, SHA-256 stored) when absent. */
   readonly keyScheme?: SessionKeyScheme;
+  /** True when a session cannot change in place (signed cookies): every change issues a new key. */
+  readonly immutable?: boolean;
+  /** A tighter limit on session data than the default 64 KiB (signed cookies). */
+  readonly maxDataBytes?: number;
   create(record: SessionRecord): Promise<void>;
   /** The live session with this key hash, or null when there is none or it has expired. */
   get(keyHash: string, now: number): Promise<SessionRecord | null>;

@@ -1,3 +1,4 @@
+import type { SessionRecord } from './base.js';
 import { createHash, randomBytes } from 'node:crypto';
 
 /** 256 bits from the CSPRNG, URL-safe: the only thing the cookie carries. */
@@ -28,8 +29,8 @@ export function isWellFormedKey(key: string): boolean {
  * (Redis Cluster hash tags, Django's own session keys) brings its own scheme.
  */
 export interface SessionKeyScheme {
-  /** A fresh key for a session of this user (null: an anonymous session). */
-  generate(userId: number | null): string;
+  /** A fresh key for a session of this user (null: an anonymous session); `draft` is the record it will name. */
+  generate(userId: number | null, draft?: Omit<SessionRecord, 'keyHash'>): string;
   /** Cheap shape check, so that garbage never reaches the store. */
   isWellFormed(key: string): boolean;
   /** What the store is indexed by; never the key itself unless the store's format demands it. */

@@ -41,9 +41,7 @@ export class Sessions {
   }
 
   async create(input: NewSession, now = Date.now(), expiresAt = now + this.ageMs): Promise<IssuedSession> {
-    const key = this.keys.generate(input.userId);
-    const record: SessionRecord = {
-      keyHash: this.keys.storageId(key),
+    const draft: Omit<SessionRecord, 'keyHash'> = {
       publicId: generatePublicId(),
       userId: input.userId,
       backend: input.backend,
@@ -56,6 +54,8 @@ export class Sessions {
       ip: input.ip?.slice(0, 64) ?? null,
       userAgent: input.userAgent?.slice(0, 512) ?? null,
     };
+    const key = this.keys.generate(input.userId, draft);
+    const record: SessionRecord = { keyHash: this.keys.storageId(key), ...draft };
     await this.store.create(record);
     return { key, record };
   }

@@ -48,7 +48,7 @@ export class RequestSession {
     private key: string | null = null,
   ) {
     this.data = record ? { ...record.data } : {};
-    this.maxBytes = options.maxBytes ?? 64 * 1024;
+    this.maxBytes = Math.min(options.maxBytes ?? 64 * 1024, sessions.store.maxDataBytes ?? Infinity);
   }
 
   /** The session behind a cookie value, or an empty one that will only exist if written to. */
@@ -164,7 +164,8 @@ export class RequestSession {
       this.key = null;
       return { action: 'clear' };
     }
-    if (this.cycleRequested) {
+    // A signed-cookie session cannot change in place: any change is a new cookie.
+    if (this.cycleRequested || (this.modified && this.sessions.store.immutable)) {
       const issued = await this.sessions.cycle(record, { data: this.data, ...(this.expiry ? { persistent: this.expiry.persistent } : {}) }, Date.now(), this.expiry?.expiresAt);
       this.record = issued.record;
       this.key = issued.key;
