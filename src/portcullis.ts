@@ -12,6 +12,7 @@ import { constantTimeEqual, sessionAuthHash } from './auth/salted-hmac.js';
 import type { SessionRecord, SessionStore } from './sessions/base.js';
 import { SqlSessionStore } from './sessions/sql.js';
 import { RedisSessionStore } from './sessions/redis.js';
+import { CookieSessionStore } from './sessions/cookie.js';
 import { connectRedis, type RedisHandle } from './redis.js';
 import { createPasswordValidators, validatePassword, type PasswordValidator, type UserAttributes } from './validation/password.js';
 import { Sessions, type IssuedSession } from './sessions/manager.js';
@@ -187,10 +188,11 @@ export class Portcullis {
     return updated;
   }
 
-  /** Ends every session and revokes every refresh token of a user. */
-  async endEverything(userId: number): Promise<void> {
-    await this.sessions.endAllForUser(userId);
+  /** Ends every session and revokes every refresh token of a user; returns how many sessions ended. */
+  async endEverything(userId: number): Promise<number> {
+    const ended = await this.sessions.endAllForUser(userId);
     await this.tokens.revokeForUser(userId);
+    return ended;
   }
 
   async deleteUser(userId: number): Promise<void> {
@@ -220,6 +222,7 @@ export interface CreateOptions extends PortcullisOptions {
 async function createSessionStore(config: PortcullisConfig, database: DatabaseHandle, redis: RedisHandle | null): Promise<SessionStore> {
   if (config.sessionStore === 'database') return new SqlSessionStore(database);
   if (redis) return new RedisSessionStore(redis, config.secretKey);
+  if (config.sessionStore === 'cookie') return new CookieSessionStore(config.secretKey);
   throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not known; use database, redis://HOST:PORT or cookie.`);
 }
 
