@@ -8,6 +8,7 @@ import { registerJsonBody } from './body.js';
 import { registerErrorHandling } from './errors.js';
 import { registerCsrf } from './csrf.js';
 import { accountRoutes } from './routes/account.js';
+import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
@@ -81,6 +82,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(accountRoutes, { prefix: '/api/auth', portcullis });
+  await app.register(adminRoutes, { prefix: '/api/admin', portcullis });
   await app.register(tokenRoutes, { portcullis });
   await app.register(healthRoutes, { portcullis });
   return app;
