@@ -48,8 +48,9 @@ export function toApiError(error: unknown): ApiError | null {
   return null;
 }
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply {
-  const locale = pickLocale(request.headers['accept-language']);
+/** The contract's error body in the caller's language; every framework binding answers with this. */
+export function errorBody(error: ApiError, acceptLanguage: string | undefined): { error: { code: string; message: string; fields?: FieldErrors } } {
+  const locale = pickLocale(acceptLanguage);
   const body: { code: string; message: string; fields?: FieldErrors } = {
     code: error.code,
     message: error.message && error.message !== error.code ? error.message : errorMessage(error.code, locale),
@@ -57,9 +58,17 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   if (error.fields) {
     body.fields = Object.fromEntries(Object.entries(error.fields).map(([f, ids]) => [f, ids.map((id) => fieldMessage(id, locale))]));
   }
-  if (error.headers) reply.headers(error.headers);
-  if (error.code === 'service_unavailable') reply.header('Retry-After', '5');
-  return reply.code(error.status).type('application/json').send({ error: body });
+  return { error: body };
+}
+
+/** Headers that go with an error answer (Retry-After for throttling and an unavailable store). */
+export function errorHeaders(error: ApiError): Record<string, string> {
+  return { ...error.headers, ...(error.code === 'service_unavailable' ? { 'Retry-After': '5' } : {}) };
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply {
+  reply.headers(errorHeaders(error));
+  return reply.code(error.status).type('application/json').send(errorBody(error, request.headers['accept-language']));
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

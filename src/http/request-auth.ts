@@ -2,38 +2,23 @@ import type { FastifyRequest } from 'fastify';
 import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { RequestInfo } from '../auth/backends.js';
 import type { SessionRecord } from '../sessions/base.js';
-import type { User } from '../users/types.js';
 import { ApiError } from '../errors.js';
+import { resolveAuth, sessionKeyFrom, type RequestAuth } from '../adapters/core.js';
 
-export type RequestAuth =
-  /** A session key, from the cookie or `Authorization: Session <key>` from a non-browser client. */
-  | (SessionUser & { via: 'cookie' | 'header' })
-  /** A bearer access token: a user, but no session to change or list. */
-  | { user: User; session: null; via: 'bearer' };
+export type { RequestAuth };
 
 const resolved = new WeakMap<FastifyRequest, Promise<RequestAuth | null>>();
 
 /** The session key the request carries, from the Authorization header first, else the cookie. */
 export function sessionKeyOf(request: FastifyRequest, cookieName: string): { key: string; via: 'cookie' | 'header' } | null {
-  const header = request.headers.authorization;
-  if (header && header.startsWith('Session ')) return { key: header.slice(8).trim(), via: 'header' };
-  const cookie = request.cookies[cookieName];
-  return cookie ? { key: cookie, via: 'cookie' } : null;
+  return sessionKeyFrom(request.headers.authorization, request.cookies[cookieName]);
 }
 
 /** Resolves the caller once per request, however many handlers ask. */
 export function authOf(portcullis: Portcullis, request: FastifyRequest): Promise<RequestAuth | null> {
   let pending = resolved.get(request);
   if (!pending) {
-    const header = request.headers.authorization;
-    const found = sessionKeyOf(request, portcullis.config.sessionCookieName);
-    if (header && header.startsWith('Bearer ')) {
-      pending = portcullis
-        .getUserFromAccessToken(header.slice(7).trim())
-        .then((user) => (user ? { user, session: null, via: 'bearer' as const } : null));
-    } else if (found) {
-      pending = portcullis.getUser(found.key).then((su) => (su ? { ...su, via: found.via } : null));
-    } else pending = Promise.resolve(null);
+    pending = resolveAuth(portcullis, request.headers.authorization, request.cookies[portcullis.config.sessionCookieName]);
     resolved.set(request, pending);
   }
   return pending;

@@ -1,0 +1,140 @@
+import type { Portcullis, SessionUser } from '../portcullis.js';
+import type { User, PublicUser } from '../users/types.js';
+import { toPublicUser } from '../users/types.js';
+import { ApiError } from '../errors.js';
+
+/**
+ * What every framework binding shares: where a request's credential is, how it becomes a user, and
+ * the guards. The adapters only translate their framework's request into `RequestFacts` and an
+ * ApiError into their framework's answer; none of them validates a session itself.
+ */
+
+export type RequestAuth =
+  /** A session key, from the cookie or `Authorization: Session <key>` from a non-browser client. */
+  | (SessionUser & { via: 'cookie' | 'header' })
+  /** A bearer access token: a user, but no session to change or list. */
+  | { user: User; session: null; via: 'bearer' };
+
+/** The session key a request carries: the Authorization header first, else the cookie. */
+export function sessionKeyFrom(authorization: string | undefined, cookieValue: string | undefined): { key: string; via: 'cookie' | 'header' } | null {
+  if (authorization && authorization.startsWith('Session ')) return { key: authorization.slice(8).trim(), via: 'header' };
+  return cookieValue ? { key: cookieValue, via: 'cookie' } : null;
+}
+
+/** Bearer token, else session key (header or cookie), else nobody. */
+export async function resolveAuth(portcullis: Portcullis, authorization: string | undefined, cookieValue: string | undefined): Promise<RequestAuth | null> {
+  if (authorization && authorization.startsWith('Bearer ')) {
+    const user = await portcullis.getUserFromAccessToken(authorization.slice(7).trim());
+    return user ? { user, session: null, via: 'bearer' } : null;
+  }
+  const found = sessionKeyFrom(authorization, cookieValue);
+  if (!found) return null;
+  const su = await portcullis.getUser(found.key);
+  return su ? { ...su, via: found.via } : null;
+}
+
+/** One cookie out of a Cookie header; frameworks without a cookie parser (Express, fetch) need this. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+/** The parts of an HTTP request the core looks at, whatever framework delivered it. */
+export interface RequestFacts {
+  method: string;
+  /** The origin the request was addressed to (`http://localhost:3000`), for the CSRF origin check. */
+  ownOrigin: string;
+  authorization?: string;
+  cookie?: string;
+  origin?: string;
+  secFetchSite?: string;
+}
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Contract section 6 for the application's own routes: an unsafe request riding on the session cookie
+ * must come from the app's own origin or a trusted one. Header-authenticated requests carry no ambient
+ * credential and pass.
+ */
+export function csrfRefused(facts: RequestFacts, sessionCookie: string | undefined, trustedOrigins: readonly string[]): boolean {
+  if (!UNSAFE.has(facts.method.toUpperCase()) || sessionCookie === undefined) return false;
+  if (facts.authorization?.startsWith('Bearer ') || facts.authorization?.startsWith('Session ')) return false;
+  if (facts.origin !== undefined) return facts.origin !== facts.ownOrigin && !trustedOrigins.includes(facts.origin);
+  return facts.secFetchSite === 'cross-site';
+}
+
+/**
+ * Everything portcullis knows about one request, worked out lazily and at most once however many
+ * handlers and guards ask. It is the one object an adapter hangs on its framework's request, so that
+ * later per-request state (an application session) has a place to grow.
+ */
+export class RequestContext {
+  private pending: Promise<RequestAuth | null> | undefined;
+  private readonly sessionCookie: string | undefined;
+
+  constructor(
+    readonly portcullis: Portcullis,
+    readonly facts: RequestFacts,
+  ) {
+    this.sessionCookie = readCookie(facts.cookie, portcullis.config.sessionCookieName);
+  }
+
+  /** The caller's credential and session, or null for an anonymous request. */
+  auth(): Promise<RequestAuth | null> {
+    this.pending ??= resolveAuth(this.portcullis, this.facts.authorization, this.sessionCookie);
+    return this.pending;
+  }
+
+  /** The full user record (with its password hash: keep it on the server), or null. */
+  async user(): Promise<User | null> {
+    return (await this.auth())?.user ?? null;
+  }
+
+  /** The user as the API shows it: safe to send back in a response. */
+  async publicUser(): Promise<PublicUser | null> {
+    const user = await this.user();
+    return user ? toPublicUser(user) : null;
+  }
+
+  /** Throws 401 `not_authenticated` for an anonymous request. */
+  async requireUser(): Promise<User> {
+    const user = await this.user();
+    if (!user) throw new ApiError('not_authenticated');
+    return user;
+  }
+
+  async hasPerm(perm: string): Promise<boolean> {
+    const user = await this.user();
+    return user ? this.portcullis.permissions.hasPerm(user, perm) : false;
+  }
+
+  /** Throws 401 for nobody, 403 `permission_denied` for a user without `perm` ("app_label.codename"). */
+  async requirePerm(perm: string): Promise<User> {
+    const user = await this.requireUser();
+    if (!(await this.portcullis.permissions.hasPerm(user, perm))) throw new ApiError('permission_denied');
+    return user;
+  }
+
+  /** Throws 403 `csrf_failed` when an unsafe cookie-authenticated request comes from a foreign origin. */
+  checkCsrf(): void {
+    if (csrfRefused(this.facts, this.sessionCookie, this.portcullis.config.trustedOrigins)) throw new ApiError('csrf_failed');
+  }
+}
+
+/** Options every adapter takes. */
+export interface AdapterOptions {
+  /** Refuse cross-origin unsafe requests that ride on the session cookie (default true). */
+  csrf?: boolean;
+}

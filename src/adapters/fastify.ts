@@ -1,0 +1,91 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { Portcullis } from '../portcullis.js';
+import type { PublicUser } from '../users/types.js';
+import { sendError, toApiError } from '../http/errors.js';
+import { ownOrigin } from '../http/csrf.js';
+import { RequestContext, type AdapterOptions } from './core.js';
+
+export { RequestContext } from './core.js';
+export type { AdapterOptions, RequestAuth } from './core.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The logged-in user as the API shows it (no password hash), or null. */
+    user: PublicUser | null;
+    /** Portcullis's view of this request: the full user, permissions, guards. */
+    portcullis: RequestContext;
+  }
+}
+
+export interface FastifyPortcullisOptions extends AdapterOptions {
+  portcullis: Portcullis;
+}
+
+function factsOf(request: FastifyRequest) {
+  const h = request.headers;
+  return {
+    method: request.method,
+    ownOrigin: ownOrigin(request),
+    authorization: h.authorization,
+    cookie: h.cookie,
+    origin: h.origin,
+    secFetchSite: typeof h['sec-fetch-site'] === 'string' ? h['sec-fetch-site'] : undefined,
+  };
+}
+
+/** Answers a contract error in the contract's shape; anything else goes on to Fastify's error handler. */
+function answer(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const api = toApiError(err);
+  if (!api) throw err;
+  return sendError(request, reply, api);
+}
+
+async function portcullisPlugin(app: FastifyInstance, options: FastifyPortcullisOptions): Promise<void> {
+  const { portcullis, csrf = true } = options;
+  app.decorateRequest('user', null);
+  app.decorateRequest('portcullis', null as unknown as RequestContext);
+  app.addHook('onRequest', async (request) => {
+    request.portcullis = new RequestContext(portcullis, factsOf(request));
+  });
+  // After body parsing and before any handler: by then request.user is settled.
+  app.addHook('preHandler', async (request, reply) => {
+    try {
+      if (csrf) request.portcullis.checkCsrf();
+      request.user = await request.portcullis.publicUser();
+    } catch (err) {
+      return answer(request, reply, err);
+    }
+  });
+}
+
+// Not encapsulated (what fastify-plugin does): the decorators and hooks reach the routes of the app
+// that registers the plugin.
+(portcullisPlugin as unknown as Record<symbol, unknown>)[Symbol.for('skip-override')] = true;
+(portcullisPlugin as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')] = 'portcullis';
+
+/**
+ * `app.register(portcullis, { portcullis: instance })`: every request gets `request.user` (or null)
+ * and `request.portcullis`, resolved by the same core as portcullis's own server.
+ */
+export default portcullisPlugin;
+export { portcullisPlugin as portcullis };
+
+/** Route guard (`preHandler: requireUser`): 401 `not_authenticated` for anonymous callers. */
+export const requireUser: preHandlerAsyncHookHandler = async function (request, reply) {
+  try {
+    await request.portcullis.requireUser();
+  } catch (err) {
+    return answer(request, reply, err);
+  }
+};
+
+/** Route guard (`preHandler: requirePerm('app.codename')`): 401 for nobody, 403 `permission_denied` without the permission. */
+export function requirePerm(perm: string): preHandlerAsyncHookHandler {
+  return async function (request, reply) {
+    try {
+      await request.portcullis.requirePerm(perm);
+    } catch (err) {
+      return answer(request, reply, err);
+    }
+  };
+}

@@ -1,0 +1,99 @@
+import type { Portcullis } from '../portcullis.js';
+import type { PublicUser } from '../users/types.js';
+import { errorBody, errorHeaders, toApiError } from '../http/errors.js';
+import { RequestContext, type AdapterOptions } from './core.js';
+
+export { RequestContext } from './core.js';
+export type { AdapterOptions, RequestAuth } from './core.js';
+
+/** What a Hono-style middleware sees: the raw Request and a per-request variable store. */
+export interface MiddlewareContext {
+  req: { raw: Request };
+  set(key: 'user', value: PublicUser | null): void;
+}
+
+export interface FetchAuth {
+  /** Portcullis's view of this request, created once per Request object. */
+  context(request: Request): RequestContext;
+  /** The logged-in user as the API shows it (no password hash), or null. */
+  user(request: Request): Promise<PublicUser | null>;
+  /** The user, or a thrown 401 `not_authenticated` (answer it with `errorResponse`). */
+  requireUser(request: Request): Promise<PublicUser>;
+  /** The user if they hold `perm`; else a thrown 401 or 403 `permission_denied`. */
+  requirePerm(request: Request, perm: string): Promise<PublicUser>;
+  /** A contract error Response for a portcullis error, or null for any other error. */
+  errorResponse(err: unknown, request: Request): Response | null;
+  /** Wraps a plain fetch handler: CSRF origin check, user resolved, portcullis errors answered. */
+  handler(fn: (request: Request, user: PublicUser | null) => Response | Promise<Response>): (request: Request) => Promise<Response>;
+  /** Hono middleware: `app.use(auth.middleware())`, then `c.get("user")` in any handler. */
+  middleware(): (c: MiddlewareContext, next: () => Promise<void>) => Promise<Response | void>;
+}
+
+function factsOf(request: Request) {
+  const h = request.headers;
+  return {
+    method: request.method,
+    ownOrigin: new URL(request.url).origin,
+    authorization: h.get('authorization') ?? undefined,
+    cookie: h.get('cookie') ?? undefined,
+    origin: h.get('origin') ?? undefined,
+    secFetchSite: h.get('sec-fetch-site') ?? undefined,
+  };
+}
+
+/** Portcullis for fetch-style handlers (Hono, Bun.serve, Deno.serve, Cloudflare-style workers on Node). */
+export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions = {}): FetchAuth {
+  const { csrf = true } = options;
+  const contexts = new WeakMap<Request, RequestContext>();
+  const context = (request: Request) => {
+    let ctx = contexts.get(request);
+    if (!ctx) contexts.set(request, (ctx = new RequestContext(portcullis, factsOf(request))));
+    return ctx;
+  };
+  const user = async (request: Request) => {
+    const ctx = context(request);
+    if (csrf) ctx.checkCsrf();
+    return ctx.publicUser();
+  };
+  const errorResponse = (err: unknown, request: Request) => {
+    const api = toApiError(err);
+    if (!api) return null;
+    return Response.json(errorBody(api, request.headers.get('accept-language') ?? undefined), { status: api.status, headers: errorHeaders(api) });
+  };
+  return {
+    context,
+    user,
+    errorResponse,
+    async requireUser(request) {
+      await context(request).requireUser();
+      return (await user(request)) as PublicUser;
+    },
+    async requirePerm(request, perm) {
+      await context(request).requirePerm(perm);
+      return (await user(request)) as PublicUser;
+    },
+    handler(fn) {
+      return async (request) => {
+        try {
+          return await fn(request, await user(request));
+        } catch (err) {
+          const res = errorResponse(err, request);
+          if (res) return res;
+          throw err;
+        }
+      };
+    },
+    middleware() {
+      return async (c, next) => {
+        try {
+          c.set('user', await user(c.req.raw));
+        } catch (err) {
+          const res = errorResponse(err, c.req.raw);
+          if (res) return res;
+          throw err;
+        }
+        await next();
+      };
+    },
+  };
+}
