@@ -9,6 +9,7 @@ import { buildServer } from '../http/server.js';
 import { ApiError } from '../errors.js';
 import { diagnoseOrigin, formatFindings } from '../doctor.js';
 import { fieldMessage } from '../i18n/messages.js';
+import { IMPORT_DJANGO_USAGE, importDjangoCommand } from '../django/command.js';
 
 const USAGE = `Usage: portcullis <command> [options]
 
@@ -22,7 +23,7 @@ Commands:
   check [--origin URL] [--api URL]    diagnose configuration and whether a browser keeps the session cookie
   rotate-keys                         start signing access tokens with a new key (the old one stays published)
   hash-calibrate [--target-ms N]      argon2 parameters that take about N ms (default 250) on this machine
-`;
+${IMPORT_DJANGO_USAGE}`;
 
 function fail(message: string): never {
   process.stderr.write(`portcullis: ${message}\n`);
@@ -189,6 +190,14 @@ async function main(argv: string[]): Promise<void> {
         console.log(`New signing key ${await portcullis.tokens.keys.rotate()}; the previous key stays published until its tokens expire.`);
       } finally {
         await portcullis.close();
+      }
+      return;
+    }
+    case 'import-django': {
+      try {
+        process.exitCode = await importDjangoCommand(rest, resolveConfig({}, process.env, await loadConfigFile(process.cwd())));
+      } catch (err) {
+        fail(explain(err));
       }
       return;
     }
