@@ -5,6 +5,8 @@ import { pathToFileURL } from 'node:url';
 import type { HasherOptions, PasswordHasher } from './passwords/index.js';
 import type { AuthBackend } from './auth/backends.js';
 import type { PasswordValidator } from './validation/password.js';
+import type { Mailer } from './mail/base.js';
+import type { ThrottleLimits } from './throttle/throttle.js';
 
 export type SameSite = 'Lax' | 'Strict' | 'None';
 
@@ -52,6 +54,24 @@ export interface PortcullisConfig {
   /** Django's AUTH_PASSWORD_VALIDATORS: names, `{name, options}` or validator objects; absent means all defaults. */
   passwordValidators?: Array<string | { name: string; options?: Record<string, unknown> } | PasswordValidator>;
   loginOnRegister: boolean;
+  /** Proxies whose X-Forwarded-For is believed (PORTCULLIS_TRUSTED_PROXIES: IPs or CIDRs); nobody else's is. */
+  trustedProxies: string[];
+  /** Guessing limits (config file `throttle`); see src/throttle/throttle.ts for the defaults. */
+  throttle: Partial<ThrottleLimits>;
+  /** Seconds a password-reset link lives (PORTCULLIS_PASSWORD_RESET_TIMEOUT, default 3 days, as Django). */
+  passwordResetTimeout: number;
+  /** Base of links in mails (PORTCULLIS_PUBLIC_URL, default http://localhost:PORT). */
+  publicUrl: string;
+  /** SMTP server for mail (PORTCULLIS_SMTP_URL); absent means the console mailer. */
+  smtpUrl?: string;
+  /** Sender of mails (PORTCULLIS_MAIL_FROM, Django's DEFAULT_FROM_EMAIL). */
+  mailFrom: string;
+  /** A mailer object from the config file; wins over smtpUrl. */
+  mailer?: Mailer;
+  /** Seconds of inactivity after which a session ends (PORTCULLIS_SESSION_IDLE_TIMEOUT); 0 = never. */
+  sessionIdleTimeout: number;
+  /** Minutes a login counts as fresh for sensitive actions (PORTCULLIS_REAUTH_MINUTES, default 15). */
+  reauthMinutes: number;
   production: boolean;
   logLevel: string;
   dataDir: string;
@@ -119,6 +139,18 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   if (env.PORTCULLIS_LOGIN_FIELDS) o.loginFields = env.PORTCULLIS_LOGIN_FIELDS.split(',').map((s) => s.trim()).filter(Boolean);
   const lor = parseBool(env.PORTCULLIS_LOGIN_ON_REGISTER);
   if (lor !== undefined) o.loginOnRegister = lor;
+  if (env.PORTCULLIS_TRUSTED_PROXIES !== undefined) {
+    o.trustedProxies = env.PORTCULLIS_TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  const resetTimeout = parseIntStrict('PORTCULLIS_PASSWORD_RESET_TIMEOUT', env.PORTCULLIS_PASSWORD_RESET_TIMEOUT);
+  if (resetTimeout !== undefined) o.passwordResetTimeout = resetTimeout;
+  if (env.PORTCULLIS_PUBLIC_URL) o.publicUrl = env.PORTCULLIS_PUBLIC_URL;
+  if (env.PORTCULLIS_SMTP_URL) o.smtpUrl = env.PORTCULLIS_SMTP_URL;
+  if (env.PORTCULLIS_MAIL_FROM) o.mailFrom = env.PORTCULLIS_MAIL_FROM;
+  const idle = parseIntStrict('PORTCULLIS_SESSION_IDLE_TIMEOUT', env.PORTCULLIS_SESSION_IDLE_TIMEOUT);
+  if (idle !== undefined) o.sessionIdleTimeout = idle;
+  const reauth = parseIntStrict('PORTCULLIS_REAUTH_MINUTES', env.PORTCULLIS_REAUTH_MINUTES);
+  if (reauth !== undefined) o.reauthMinutes = reauth;
   if (env.NODE_ENV) o.production = env.NODE_ENV === 'production';
   if (env.PORTCULLIS_LOG_LEVEL) o.logLevel = env.PORTCULLIS_LOG_LEVEL;
   if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
@@ -194,12 +226,24 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
       throw new ConfigError(`PORTCULLIS_LOGIN_FIELDS names "${field}", which is not a user field.`);
     }
   }
+  for (const proxy of merged.trustedProxies ?? []) {
+    if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(proxy)) {
+      throw new ConfigError(`PORTCULLIS_TRUSTED_PROXIES: "${proxy}" is not an IP address or CIDR range such as 10.0.0.0/8.`);
+    }
+  }
+  const port = merged.port ?? 8000;
+  const publicUrl = (merged.publicUrl ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  try {
+    new URL(publicUrl);
+  } catch {
+    throw new ConfigError(`PORTCULLIS_PUBLIC_URL "${publicUrl}" is not a URL; write it like https://accounts.example.com.`);
+  }
   return {
     databaseUrl,
     sessionStore: merged.sessionStore ?? 'database',
     redisPrefix: merged.redisPrefix ?? 'portcullis:',
     secretKey: merged.secretKey ?? loadOrCreateSecretKey(dataDir),
-    port: merged.port ?? 8000,
+    port,
     host: merged.host ?? 'localhost',
     trustedOrigins: (merged.trustedOrigins ?? []).map((o) => o.replace(/\/$/, '')),
     sessionAge,
@@ -217,6 +261,15 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     backends: merged.backends ?? ['model'],
     passwordValidators: merged.passwordValidators,
     loginOnRegister: merged.loginOnRegister ?? false,
+    trustedProxies: merged.trustedProxies ?? [],
+    throttle: merged.throttle ?? {},
+    passwordResetTimeout: merged.passwordResetTimeout ?? 259_200,
+    publicUrl,
+    smtpUrl: merged.smtpUrl,
+    mailFrom: merged.mailFrom ?? 'webmaster@localhost',
+    mailer: merged.mailer,
+    sessionIdleTimeout: merged.sessionIdleTimeout ?? 0,
+    reauthMinutes: merged.reauthMinutes ?? 15,
     production: merged.production ?? false,
     logLevel: merged.logLevel ?? 'info',
     dataDir,

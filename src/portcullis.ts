@@ -17,6 +17,11 @@ import { connectRedis, type RedisHandle } from './redis.js';
 import { createPasswordValidators, validatePassword, type PasswordValidator, type UserAttributes } from './validation/password.js';
 import { Sessions, type IssuedSession } from './sessions/manager.js';
 import { Tokens, type TokenPair } from './tokens/tokens.js';
+import { Throttle } from './throttle/throttle.js';
+import { SqlThrottleStore } from './throttle/sql.js';
+import { RedisThrottleStore } from './throttle/redis.js';
+import { createMailer, type Mailer } from './mail/index.js';
+import { PasswordResetTokenGenerator } from './auth/password-reset.js';
 
 export interface AuthenticatedUser {
   user: User;
@@ -43,6 +48,10 @@ export class Portcullis {
   readonly events = new AuthEventEmitter();
   readonly backends: AuthBackend[];
   readonly passwordValidators: PasswordValidator[];
+  /** Guessing limits on login, token, password reset and re-authentication, shared by all instances. */
+  readonly throttle: Throttle;
+  readonly mailer: Mailer;
+  readonly passwordResetTokens: PasswordResetTokenGenerator;
   private readonly backendContext: BackendContext;
 
   constructor(
@@ -63,6 +72,10 @@ export class Portcullis {
       return found;
     });
     this.passwordValidators = createPasswordValidators(config.passwordValidators);
+    const throttleStore = redis ? new RedisThrottleStore(redis.client, redis.prefix) : new SqlThrottleStore(database);
+    this.throttle = new Throttle(throttleStore, config.secretKey, config.throttle);
+    this.mailer = createMailer(config);
+    this.passwordResetTokens = new PasswordResetTokenGenerator(config.secretKey, config.passwordResetTimeout);
     this.backendContext = {
       users,
       hashers,
@@ -202,6 +215,7 @@ export class Portcullis {
 
   async close(): Promise<void> {
     await this.sessions.store.close();
+    await this.mailer.close?.();
     await this.redis?.close();
     await this.database.close();
   }
@@ -242,7 +256,10 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
     if (setDefaultHashers) setDefaultPasswordHashers(hashers);
     const users = new UserManager(database, hashers, { userFields: config.userFields, loginFields: config.loginFields });
     redis = isRedisUrl(config.sessionStore) ? await connectRedis(config.sessionStore, config.redisPrefix) : null;
-    const sessions = new Sessions(await createSessionStore(config, database, redis), { sessionAge: config.sessionAge });
+    const sessions = new Sessions(await createSessionStore(config, database, redis), {
+      sessionAge: config.sessionAge,
+      idleTimeout: config.sessionIdleTimeout,
+    });
     const tokens = new Tokens(database, {
       secret: config.secretKey,
       issuer: config.tokenIssuer,

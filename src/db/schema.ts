@@ -89,7 +89,16 @@ export interface RefreshTokenTable {
   revoked_at: number | null;
 }
 
+export interface ThrottleTable {
+  /** Kind and an HMAC of what is counted (IP, account): no address or username is stored. */
+  key: string;
+  count: number;
+  blocked_until: number;
+  expires_at: number;
+}
+
 export interface Database {
+  portcullis_throttle: ThrottleTable;
   portcullis_signing_key: SigningKeyTable;
   portcullis_refresh_token: RefreshTokenTable;
   auth_user: UserTable;

@@ -11,6 +11,8 @@ import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { passwordRoutes } from './routes/password.js';
+import { applySecurityHeaders } from './security-headers.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
 
 export interface ServerOptions {
@@ -37,7 +39,8 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   const app = Fastify({
     logger: options.logger === undefined ? { level: config.logLevel, redact: REDACT } : options.logger,
     bodyLimit: 64 * 1024,
-    trustProxy: options.trustProxy ?? false,
+    // X-Forwarded-For is believed only from the configured proxies (PORTCULLIS_TRUSTED_PROXIES).
+    trustProxy: options.trustProxy ?? (config.trustedProxies.length ? config.trustedProxies : false),
     // Types are checked, never coerced: "1" is not a boolean and 5 is not a username.
     ajv: { customOptions: { coerceTypes: false, allErrors: true } },
     return503OnClosing: true,
@@ -56,11 +59,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   registerCsrf(app, { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName });
 
   app.addHook('onSend', async (request, reply) => {
-    reply.header('X-Content-Type-Options', 'nosniff');
-    reply.header('Referrer-Policy', 'same-origin');
-    reply.header('X-Frame-Options', 'DENY');
-    // Anything that may carry a session, a token or a user must not be kept by a shared cache.
-    if (request.url.startsWith('/api/')) reply.header('Cache-Control', 'no-store');
+    applySecurityHeaders(request, reply, { hsts: config.secureCookies });
   });
 
   app.addSchema(UserSchema);
@@ -84,6 +83,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   await app.register(accountRoutes, { prefix: '/api/auth', portcullis });
   await app.register(adminRoutes, { prefix: '/api/admin', portcullis });
   await app.register(tokenRoutes, { portcullis });
+  await app.register(passwordRoutes, { prefix: '/api/auth', portcullis });
   await app.register(healthRoutes, { portcullis });
   return app;
 }

@@ -6,6 +6,8 @@ export interface SessionOptions {
   sessionAge: number;
   /** last_seen_at is written at most this often, so reads stay reads. */
   touchIntervalMs?: number;
+  /** Seconds without a request after which a session ends (PORTCULLIS_SESSION_IDLE_TIMEOUT); 0 or absent: never. */
+  idleTimeout?: number;
 }
 
 export interface NewSession {
@@ -32,7 +34,9 @@ export class Sessions {
     readonly store: SessionStore,
     private readonly options: SessionOptions,
   ) {
-    this.touchIntervalMs = options.touchIntervalMs ?? 60_000;
+    const idleMs = (options.idleTimeout ?? 0) * 1000;
+    // With an idle timeout, last_seen_at must be fresh enough to judge it (a quarter of the timeout).
+    this.touchIntervalMs = options.touchIntervalMs ?? (idleMs ? Math.min(60_000, Math.floor(idleMs / 4)) : 60_000);
     this.keys = store.keyScheme ?? defaultKeyScheme;
   }
 
@@ -65,6 +69,10 @@ export class Sessions {
     if (!key || !this.keys.isWellFormed(key)) return null;
     const record = await this.store.get(this.keys.storageId(key), now);
     if (!record) return null;
+    if (this.options.idleTimeout && now - record.lastSeenAt > this.options.idleTimeout * 1000) {
+      await this.store.delete(record.keyHash);
+      return null;
+    }
     if (now - record.lastSeenAt >= this.touchIntervalMs) {
       record.lastSeenAt = now;
       await this.store.touch(record.keyHash, now);

@@ -6,6 +6,8 @@ import type { SessionRecord } from '../../sessions/base.js';
 import type { IssuedSession } from '../../sessions/manager.js';
 import { clearSessionCookie, cookiePolicy, setCsrfCookie, setSessionCookie } from '../cookies.js';
 import { generateCsrfToken } from '../csrf.js';
+import { guarded } from '../../throttle/throttle.js';
+import { reauthPassword, requireFreshLogin } from '../reauth.js';
 import { authOf, currentSession, requestInfo, requireAuth, requireSession } from '../request-auth.js';
 import {
   CsrfResponse,
@@ -64,7 +66,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
       users.checkPasswordInput('password', password);
       if (username.includes('\0')) throw validationError({ username: ['null_character'] });
       const info = requestInfo(request);
-      const found = await portcullis.authenticate({ username, password }, info);
+      const found = await guarded(portcullis.throttle, request.ip, username, () => portcullis.authenticate({ username, password }, info));
       if (!found) throw new ApiError('invalid_credentials');
       const issued = await portcullis.login(found.user, found.backend, {
         ...info,
@@ -97,7 +99,8 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
       const { old_password, new_password } = request.body;
       users.checkPasswordInput('old_password', old_password);
       const next = users.checkPasswordInput('new_password', new_password);
-      if (!(await users.checkPassword(auth.user, old_password))) throw validationError({ old_password: ['password_incorrect'] });
+      const ok = await guarded(portcullis.throttle, request.ip, `user:${auth.user.id}`, async () => (await users.checkPassword(auth.user, old_password)) || null);
+      if (!ok) throw validationError({ old_password: ['password_incorrect'] });
       portcullis.validateNewPassword('new_password', next, auth.user);
       const { user, session } = await portcullis.changePassword(auth.user, next, auth.session);
       if (session && auth.via === 'cookie') issueCookie(reply, session);
@@ -124,11 +127,18 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
     },
   );
 
-  app.post(
+  app.post<{ Body: unknown }>(
     '/sessions/revoke-others',
-    { schema: { tags, summary: 'End every other session of yours', response: { 200: RevokedResponse, ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        summary: 'End every other session of yours (a login within PORTCULLIS_REAUTH_MINUTES, or your password)',
+        response: { 200: RevokedResponse, ...errorResponses },
+      },
+    },
     async (request) => {
       const auth = await requireSession(portcullis, request);
+      await requireFreshLogin(portcullis, request.ip, auth, reauthPassword(request.body));
       return { revoked: await portcullis.sessions.endAllForUser(auth.user.id, auth.session) };
     },
   );

@@ -3,6 +3,7 @@ import type { Portcullis } from '../../portcullis.js';
 import { ApiError, validationError } from '../../errors.js';
 import { RefreshError } from '../../tokens/tokens.js';
 import { requestInfo } from '../request-auth.js';
+import { guarded } from '../../throttle/throttle.js';
 import { RefreshBody, TokenBody, TokenPairSchema, errorResponses, type RefreshBody as RefreshBodyT, type TokenBody as TokenBodyT } from '../schemas.js';
 
 const tags = ['tokens'];
@@ -19,7 +20,8 @@ export async function tokenRoutes(app: FastifyInstance, opts: { portcullis: Port
       if (!username || !password) throw new ApiError('missing_credentials');
       portcullis.users.checkPasswordInput('password', password);
       if (username.includes('\0')) throw validationError({ username: ['null_character'] });
-      const found = await portcullis.authenticate({ username, password }, requestInfo(request));
+      // The same counters as /login: a guess is a guess, whichever door it comes through.
+      const found = await guarded(portcullis.throttle, request.ip, username, () => portcullis.authenticate({ username, password }, requestInfo(request)));
       if (!found) throw new ApiError('invalid_credentials');
       await portcullis.users.updateLastLogin(found.user);
       return portcullis.issueTokens(found.user);

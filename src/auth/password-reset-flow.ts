@@ -1,0 +1,84 @@
+import { sql } from 'kysely';
+import type { Portcullis } from '../portcullis.js';
+import { isPasswordUsable } from '../passwords/index.js';
+import type { User } from '../users/types.js';
+import { validationError } from '../errors.js';
+import { decodeUid, encodeUid } from './password-reset.js';
+
+/**
+ * Django's PasswordResetForm.get_users: active users with this email (case-insensitively) whose
+ * password is usable. A user without a usable password (an SSO-only account) gets no link.
+ */
+export async function usersForReset(portcullis: Portcullis, email: string): Promise<User[]> {
+  const rows = await portcullis.database.db
+    .selectFrom('auth_user')
+    .selectAll()
+    .where(sql`lower(email)`, '=', email.toLowerCase())
+    .where('is_active', '=', 1)
+    .limit(10)
+    .execute();
+  return rows.map((r) => portcullis.users.fromRow(r)).filter((u) => isPasswordUsable(u.password));
+}
+
+/** The link in the mail: `{PORTCULLIS_PUBLIC_URL}/reset/{uid}/{token}` (Django's password_reset_confirm URL). */
+export function resetLink(portcullis: Portcullis, user: User): string {
+  return `${portcullis.config.publicUrl}/reset/${encodeUid(user.id)}/${portcullis.passwordResetTokens.makeToken(user)}`;
+}
+
+/** Sends a reset link to every matching account; nothing at all for an unknown address. */
+export async function sendPasswordResetMail(portcullis: Portcullis, email: string): Promise<number> {
+  const users = await usersForReset(portcullis, email);
+  const site = new URL(portcullis.config.publicUrl).host;
+  for (const user of users) {
+    const link = resetLink(portcullis, user);
+    await portcullis.mailer.send({
+      to: user.email,
+      from: portcullis.config.mailFrom,
+      subject: `Password reset on ${site}`,
+      text: [
+        `You're receiving this email because you requested a password reset for your user account at ${site}.`,
+        '',
+        'Please go to the following page and choose a new password:',
+        '',
+        link,
+        '',
+        `Your username, in case you've forgotten: ${user.username}`,
+        '',
+        'Thanks for using our site!',
+        '',
+        `The ${site} team`,
+      ].join('\n'),
+    });
+  }
+  return users.length;
+}
+
+/** The user a (uid, token) pair names, when the token is valid for them now; else null. */
+export async function userForResetToken(portcullis: Portcullis, uid: unknown, token: unknown): Promise<User | null> {
+  const id = decodeUid(uid);
+  const user = id === null ? null : await portcullis.users.getById(id);
+  if (!user || !user.is_active) {
+    // Check a token anyway, so an unknown uid costs what a known one does.
+    portcullis.passwordResetTokens.checkToken({ id: 0, password: '', last_login: null, email: '' }, token);
+    return null;
+  }
+  return portcullis.passwordResetTokens.checkToken(user, token) ? user : null;
+}
+
+/**
+ * Django's PasswordResetConfirmView: a valid token sets the new password (validators first), and
+ * every session and token of the user ends. The token dies with the old password hash.
+ */
+export async function confirmPasswordReset(portcullis: Portcullis, uid: unknown, token: unknown, newPassword: string): Promise<User> {
+  const user = await userForResetToken(portcullis, uid, token);
+  if (!user) throw validationError({ token: ['reset_token_invalid'] });
+  portcullis.validateNewPassword('new_password', newPassword, user);
+  const updated = await portcullis.users.setPassword(user, newPassword);
+  await portcullis.endEverything(user.id);
+  // The owner is back in control: a hard-ceiling lock on any of their names is lifted.
+  const names = portcullis.config.loginFields.map(({ field }) =>
+    field === 'username' ? user.username : field === 'email' ? user.email : String(user.fields[field] ?? ''),
+  );
+  await portcullis.throttle.clearAccount(names);
+  return updated;
+}

@@ -1,0 +1,68 @@
+import type { DatabaseHandle } from '../db/connect.js';
+import { applyConsume, type ConsumeResult, type ConsumeRule, type CounterState, type ThrottleStore } from './base.js';
+
+/**
+ * Throttle counters in the database (`portcullis_throttle`), shared by every instance on it. Each
+ * consume is one transaction holding the row (FOR UPDATE on PostgreSQL; SQLite serialises writers),
+ * so concurrent attempts are counted one by one.
+ */
+export class SqlThrottleStore implements ThrottleStore {
+  readonly name = 'database';
+  private sweepAt = 0;
+
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  async consume(key: string, rule: ConsumeRule, now: number): Promise<ConsumeResult> {
+    const { db, dialect } = this.handle;
+    const result = await db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('portcullis_throttle')
+        .values({ key, count: 0, blocked_until: 0, expires_at: 0 })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute();
+      let query = trx.selectFrom('portcullis_throttle').selectAll().where('key', '=', key);
+      if (dialect === 'postgres') query = query.forUpdate();
+      const row = await query.executeTakeFirstOrThrow();
+      const state = row.expires_at > now ? { count: Number(row.count), blockedUntil: Number(row.blocked_until) } : null;
+      const { result, expiresAt } = applyConsume(state, rule, now);
+      await trx
+        .updateTable('portcullis_throttle')
+        .set({ count: result.count, blocked_until: result.blockedUntil, expires_at: expiresAt })
+        .where('key', '=', key)
+        .execute();
+      return result;
+    });
+    await this.sweep(now);
+    return result;
+  }
+
+  async peek(key: string, now: number): Promise<CounterState | null> {
+    const row = await this.handle.db
+      .selectFrom('portcullis_throttle')
+      .selectAll()
+      .where('key', '=', key)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return row ? { count: Number(row.count), blockedUntil: Number(row.blocked_until) } : null;
+  }
+
+  async refund(key: string): Promise<void> {
+    await this.handle.db
+      .updateTable('portcullis_throttle')
+      .set((eb) => ({ count: eb('count', '-', 1) }))
+      .where('key', '=', key)
+      .where('count', '>', 0)
+      .execute();
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.handle.db.deleteFrom('portcullis_throttle').where('key', '=', key).execute();
+  }
+
+  /** Expired counters are dropped now and then, so the table stays the size of current abuse. */
+  private async sweep(now: number): Promise<void> {
+    if (now < this.sweepAt) return;
+    this.sweepAt = now + 60_000;
+    await this.handle.db.deleteFrom('portcullis_throttle').where('expires_at', '<=', now).execute();
+  }
+}

@@ -1,0 +1,164 @@
+import { createHmac } from 'node:crypto';
+import { ApiError } from '../errors.js';
+import type { ConsumeRule, ThrottleStore } from './base.js';
+
+/** Limits on guessing (config `throttle`); every field optional there, these are the defaults. */
+export interface ThrottleLimits {
+  /** Attempts one client (IP) may make on one account before each further one waits (doubling delays). */
+  perClient: number;
+  /** Attempts one client may make across all accounts before the same. */
+  perIp: number;
+  /** Attempts on one account from everywhere before only clients with no recent failure on it may try. */
+  perAccount: number;
+  /** Consecutive failures after which the account is refused to everyone (NIST SP 800-63B: at most 100). */
+  hardCeiling: number;
+  /** How long the hard ceiling holds once reached (a successful password reset lifts it at once). */
+  ceilingLockSeconds: number;
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+  /** A counter forgets its attempts this long after the last one. */
+  windowSeconds: number;
+  /** Password-reset requests per client (IP) and per email address before they are refused or dropped. */
+  resetPerIp: number;
+  resetPerEmail: number;
+}
+
+export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = {
+  perClient: 5,
+  perIp: 50,
+  perAccount: 20,
+  hardCeiling: 100,
+  ceilingLockSeconds: 86_400,
+  baseDelaySeconds: 1,
+  maxDelaySeconds: 900,
+  windowSeconds: 900,
+  resetPerIp: 20,
+  resetPerEmail: 3,
+};
+
+/** An attempt let through: report its outcome with succeeded() or failed(). */
+export interface Attempt {
+  ip: string;
+  account: string;
+}
+
+const NO_LIMIT = 2 ** 31;
+
+/**
+ * Guessing protection for every door that takes a secret (login, token, password reset, re-auth).
+ *
+ * - per client IP: many failures from one address slow that address down, whatever account it tries;
+ * - per account and client: a client failing on one account is slowed down on it, doubling each time;
+ * - per account: when an account is under attack from many addresses, only clients that have not
+ *   been failing on it may still try, so an attacker cannot lock the owner out everywhere;
+ * - hard ceiling: after `hardCeiling` consecutive failures the account is refused to everyone until
+ *   a password reset or `ceilingLockSeconds` pass.
+ *
+ * Accounts are named by the identifier typed (normalised), never by whether it exists, so a
+ * throttled answer says nothing about which accounts are real. Keys are HMACs: the store never
+ * holds an email address or a username.
+ */
+export class Throttle {
+  readonly limits: ThrottleLimits;
+
+  constructor(
+    readonly store: ThrottleStore,
+    private readonly secret: string,
+    limits: Partial<ThrottleLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_THROTTLE_LIMITS, ...limits };
+  }
+
+  private rule(limit: number): ConsumeRule {
+    const l = this.limits;
+    return { limit, baseDelayMs: l.baseDelaySeconds * 1000, maxDelayMs: l.maxDelaySeconds * 1000, windowMs: l.windowSeconds * 1000 };
+  }
+
+  private get ceilingRule(): ConsumeRule {
+    const lock = this.limits.ceilingLockSeconds * 1000;
+    return { limit: this.limits.hardCeiling, baseDelayMs: lock, maxDelayMs: lock, windowMs: lock };
+  }
+
+  private key(kind: string, ...parts: string[]): string {
+    return `${kind}:${createHmac('sha256', this.secret).update(parts.join('\u0000')).digest('base64url').slice(0, 32)}`;
+  }
+
+  /** The name an account is counted under: case, width and surrounding space do not make a new one. */
+  static normaliseAccount(identifier: string): string {
+    return identifier.normalize('NFKC').trim().toLowerCase();
+  }
+
+  /**
+   * Lets one guess through or throws 429 `throttled` with Retry-After. The attempt is counted before
+   * the secret is checked, so a burst of concurrent guesses cannot outrun the count.
+   */
+  async attempt(ip: string, identifier: string, now = Date.now()): Promise<Attempt> {
+    const account = Throttle.normaliseAccount(identifier);
+    const ceiling = await this.store.peek(this.key('ceiling', account), now);
+    if (ceiling && ceiling.count >= this.limits.hardCeiling && now < ceiling.blockedUntil) throw throttled(ceiling.blockedUntil - now);
+    const byIp = await this.store.consume(this.key('ip', ip), this.rule(this.limits.perIp), now);
+    if (!byIp.allowed) throw throttled(byIp.blockedUntil - now);
+    const byClient = await this.store.consume(this.key('client', account, ip), this.rule(this.limits.perClient), now);
+    if (!byClient.allowed) throw throttled(byClient.blockedUntil - now);
+    const byAccount = await this.store.consume(this.key('account', account), this.rule(NO_LIMIT), now);
+    // Under attack, only a client with no failure of its own on this account gets to try.
+    if (byAccount.count > this.limits.perAccount && byClient.count > 1) {
+      await this.store.refund(this.key('account', account));
+      throw throttled(Math.min(this.limits.maxDelaySeconds * 1000, this.limits.baseDelaySeconds * 1000 * 2 ** Math.min(30, byClient.count - 1)));
+    }
+    return { ip, account };
+  }
+
+  /** The right secret: this client's slate on the account is wiped, the shared counts get their attempt back. */
+  async succeeded(attempt: Attempt): Promise<void> {
+    await this.store.reset(this.key('client', attempt.account, attempt.ip));
+    await this.store.reset(this.key('ceiling', attempt.account));
+    await this.store.refund(this.key('ip', attempt.ip));
+    await this.store.refund(this.key('account', attempt.account));
+  }
+
+  /** A wrong secret: counts towards the hard ceiling (the other counters already hold it). */
+  async failed(attempt: Attempt, now = Date.now()): Promise<void> {
+    await this.store.consume(this.key('ceiling', attempt.account), this.ceilingRule, now);
+  }
+
+  /** After a password reset the owner is back in control: every account counter under these names goes. */
+  async clearAccount(identifiers: Array<string | null | undefined>): Promise<void> {
+    for (const identifier of identifiers) {
+      if (!identifier) continue;
+      const account = Throttle.normaliseAccount(identifier);
+      await this.store.reset(this.key('ceiling', account));
+      await this.store.reset(this.key('account', account));
+    }
+  }
+
+  /**
+   * A rate for requests that are not guesses (password-reset mails): throws 429 past `limit` when
+   * `refuse`, otherwise returns false so the caller can quietly drop the request.
+   */
+  async rate(kind: string, subject: string, limit: number, refuse: boolean, now = Date.now()): Promise<boolean> {
+    const result = await this.store.consume(this.key(kind, subject), this.rule(limit), now);
+    if (result.allowed) return true;
+    if (refuse) throw throttled(result.blockedUntil - now);
+    return false;
+  }
+
+  /** Gives back a `rate` request that turned out well (a valid reset token). */
+  async refundRate(kind: string, subject: string): Promise<void> {
+    await this.store.refund(this.key(kind, subject));
+  }
+}
+
+export function throttled(retryAfterMs: number): ApiError {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return new ApiError('throttled', undefined, undefined, { 'Retry-After': String(seconds) });
+}
+
+/** Runs one guess under the throttle: attempt, check, report. `check` returns true when the secret was right. */
+export async function guarded<T>(throttle: Throttle, ip: string, identifier: string, check: () => Promise<T | null>): Promise<T | null> {
+  const attempt = await throttle.attempt(ip, identifier);
+  const result = await check();
+  if (result) await throttle.succeeded(attempt);
+  else await throttle.failed(attempt);
+  return result;
+}
