@@ -11,14 +11,10 @@ import { Client, json, PASSWORD, type ErrorBody } from './helpers.js';
  * same session ends everywhere at logout. The examples import `portcullis/…` like any user would,
  * so these run against dist/ (npm test builds first).
  */
-interface Running {
-  url: string;
-  apiUrl: string;
-  portcullis: import('../src/portcullis.js').Portcullis;
-  close(): Promise<void>;
-}
+type Example = typeof import('../examples/fastify/app.js');
+type Running = Awaited<ReturnType<Example['start']>>;
 
-const examples: Record<string, () => Promise<{ start(o: object): Promise<Running> }>> = {
+const examples: Record<string, () => Promise<Example>> = {
   fastify: () => import('../examples/fastify/app.js'),
   express: () => import('../examples/express/app.js'),
   'hono-or-fetch': () => import('../examples/hono-or-fetch/app.js'),
