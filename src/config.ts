@@ -54,6 +54,10 @@ export interface PortcullisConfig {
   /** Django's AUTH_PASSWORD_VALIDATORS: names, `{name, options}` or validator objects; absent means all defaults. */
   passwordValidators?: Array<string | { name: string; options?: Record<string, unknown> } | PasswordValidator>;
   loginOnRegister: boolean;
+  /** Django's SECRET_KEY, for PORTCULLIS_SESSION_STORE=django (PORTCULLIS_DJANGO_SECRET_KEY). */
+  djangoSecretKey?: string;
+  /** The Django app's database, holding django_session (PORTCULLIS_DJANGO_DATABASE_URL; default: databaseUrl). */
+  djangoDatabaseUrl?: string;
   /** Proxies whose X-Forwarded-For is believed (PORTCULLIS_TRUSTED_PROXIES: IPs or CIDRs); nobody else's is. */
   trustedProxies: string[];
   /** Guessing limits (config file `throttle`); see src/throttle/throttle.ts for the defaults. */
@@ -151,6 +155,8 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   if (idle !== undefined) o.sessionIdleTimeout = idle;
   const reauth = parseIntStrict('PORTCULLIS_REAUTH_MINUTES', env.PORTCULLIS_REAUTH_MINUTES);
   if (reauth !== undefined) o.reauthMinutes = reauth;
+  if (env.PORTCULLIS_DJANGO_SECRET_KEY) o.djangoSecretKey = env.PORTCULLIS_DJANGO_SECRET_KEY;
+  if (env.PORTCULLIS_DJANGO_DATABASE_URL) o.djangoDatabaseUrl = env.PORTCULLIS_DJANGO_DATABASE_URL;
   if (env.NODE_ENV) o.production = env.NODE_ENV === 'production';
   if (env.PORTCULLIS_LOG_LEVEL) o.logLevel = env.PORTCULLIS_LOG_LEVEL;
   if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
@@ -214,6 +220,10 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     }
   }
   validateDatabaseUrl(databaseUrl);
+  if (merged.djangoDatabaseUrl) validateDatabaseUrl(merged.djangoDatabaseUrl);
+  if (merged.sessionStore === 'django' && !merged.djangoSecretKey) {
+    throw new ConfigError('PORTCULLIS_SESSION_STORE=django needs PORTCULLIS_DJANGO_SECRET_KEY, the SECRET_KEY of the Django app that shares the sessions.');
+  }
   const sessionAge = merged.sessionAge ?? 1209600;
   if (sessionAge <= 0) throw new ConfigError('PORTCULLIS_SESSION_AGE must be a positive number of seconds.');
   const userFields = { ...DEFAULT_USER_FIELDS, ...(merged.userFields ?? {}) };
@@ -261,6 +271,8 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     backends: merged.backends ?? ['model'],
     passwordValidators: merged.passwordValidators,
     loginOnRegister: merged.loginOnRegister ?? false,
+    djangoSecretKey: merged.djangoSecretKey,
+    djangoDatabaseUrl: merged.djangoDatabaseUrl,
     trustedProxies: merged.trustedProxies ?? [],
     throttle: merged.throttle ?? {},
     passwordResetTimeout: merged.passwordResetTimeout ?? 259_200,

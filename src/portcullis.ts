@@ -17,6 +17,7 @@ import { connectRedis, type RedisHandle } from './redis.js';
 import { createPasswordValidators, validatePassword, type PasswordValidator, type UserAttributes } from './validation/password.js';
 import { Sessions, type IssuedSession } from './sessions/manager.js';
 import { Tokens, type TokenPair } from './tokens/tokens.js';
+import { DjangoMirroredUserManager, openDjangoSessionStore } from './django/mode.js';
 import { Throttle } from './throttle/throttle.js';
 import { SqlThrottleStore } from './throttle/sql.js';
 import { RedisThrottleStore } from './throttle/redis.js';
@@ -92,7 +93,9 @@ export class Portcullis {
   }
 
   authHash(passwordHash: string): string {
-    return sessionAuthHash(passwordHash, this.config.secretKey);
+    // Sharing sessions with Django means sharing its session auth hash, keyed by Django's secret.
+    const secret = this.config.sessionStore === 'django' ? this.config.djangoSecretKey! : this.config.secretKey;
+    return sessionAuthHash(passwordHash, secret);
   }
 
   /**
@@ -237,7 +240,7 @@ async function createSessionStore(config: PortcullisConfig, database: DatabaseHa
   if (config.sessionStore === 'database') return new SqlSessionStore(database);
   if (redis) return new RedisSessionStore(redis, config.secretKey);
   if (config.sessionStore === 'cookie') return new CookieSessionStore(config.secretKey);
-  throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not known; use database, redis://HOST:PORT or cookie.`);
+  throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not known; use database, redis://HOST:PORT, cookie or django.`);
 }
 
 function isRedisUrl(url: string): boolean {
@@ -254,9 +257,11 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
     if (runMigrations) await migrate(database, config.userFields);
     const hashers = createPasswordHashers(config.hashers.length ? config.hashers : DEFAULT_HASHERS, { hasherOptions: config.hasherOptions });
     if (setDefaultHashers) setDefaultPasswordHashers(hashers);
-    const users = new UserManager(database, hashers, { userFields: config.userFields, loginFields: config.loginFields });
+    const django = config.sessionStore === 'django' ? await openDjangoSessionStore(config, database) : null;
+    const userOptions = { userFields: config.userFields, loginFields: config.loginFields };
+    const users = django ? new DjangoMirroredUserManager(database, hashers, userOptions, django) : new UserManager(database, hashers, userOptions);
     redis = isRedisUrl(config.sessionStore) ? await connectRedis(config.sessionStore, config.redisPrefix) : null;
-    const sessions = new Sessions(await createSessionStore(config, database, redis), {
+    const sessions = new Sessions(django ?? (await createSessionStore(config, database, redis)), {
       sessionAge: config.sessionAge,
       idleTimeout: config.sessionIdleTimeout,
     });
