@@ -7,6 +7,7 @@ import type { Portcullis } from '../portcullis.js';
 import { registerJsonBody } from './body.js';
 import { registerErrorHandling } from './errors.js';
 import { registerCsrf } from './csrf.js';
+import { registerOriginWarning, WARNING_HEADER } from './origin-warning.js';
 import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
@@ -54,8 +55,10 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
     credentials: true,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: ['Content-Type', 'X-CSRFToken', 'Authorization', 'Accept-Language'],
+    exposedHeaders: [WARNING_HEADER],
     maxAge: 600,
   });
+  registerOriginWarning(app, config);
   registerCsrf(app, { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName });
 
   app.addHook('onSend', async (request, reply) => {
