@@ -10,6 +10,7 @@ import { registerCsrf } from './csrf.js';
 import { registerOriginWarning, WARNING_HEADER } from './origin-warning.js';
 import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
+import { pageRoutes } from '../pages/plugin.js';
 import { healthRoutes } from './routes/health.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { passwordRoutes } from './routes/password.js';
@@ -85,6 +86,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
 
   await app.register(accountRoutes, { prefix: '/api/auth', portcullis });
   await app.register(adminRoutes, { prefix: '/api/admin', portcullis });
+  await app.register(pageRoutes, { portcullis });
   await app.register(tokenRoutes, { portcullis });
   await app.register(passwordRoutes, { prefix: '/api/auth', portcullis });
   await app.register(healthRoutes, { portcullis });

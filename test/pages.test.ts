@@ -1,0 +1,426 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PASSWORD, startServer, type TestServer } from './helpers.js';
+
+let server: TestServer;
+before(async () => {
+  server = await startServer();
+  await server.portcullis.users.createUser({ username: 'alice', password: PASSWORD, email: 'alice@example.com', phone: '13812345678' });
+  await server.portcullis.users.createUser({ username: 'staffer', password: PASSWORD, is_staff: true });
+  await server.portcullis.users.createSuperuser({ username: 'root', password: PASSWORD });
+  await server.portcullis.users.createUser({ username: 'bob', password: PASSWORD, email: 'bob@example.com' });
+});
+after(() => server.close());
+
+/** A browser as far as these pages care: a cookie jar, form posts, redirects not followed. */
+class Browser {
+  readonly cookies = new Map<string, string>();
+  constructor(readonly headers: Record<string, string> = {}) {}
+
+  async request(method: string, path: string, form?: Record<string, string>, headers: Record<string, string> = {}) {
+    const h: Record<string, string> = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0', ...this.headers, ...headers };
+    if (this.cookies.size) h.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    let body: string | undefined;
+    if (form) {
+      body = new URLSearchParams(form).toString();
+      h['content-type'] ??= 'application/x-www-form-urlencoded';
+      h.origin ??= server.origin;
+    }
+    const res = await fetch(server.url + path, { method, headers: h, body, redirect: 'manual' });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = ''] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      if (/max-age=0/i.test(line) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return { res, html: await res.text() };
+  }
+
+  get(path: string, headers?: Record<string, string>) {
+    return this.request('GET', path, undefined, headers);
+  }
+
+  /** Loads the page, then submits one of its forms with the hidden CSRF field filled in, as a browser would. */
+  async submit(page: string, action: string, fields: Record<string, string>, headers?: Record<string, string>) {
+    const { html } = await this.get(page, headers);
+    const token = csrfFieldOf(html);
+    assert.ok(token, `a CSRF field on ${page}`);
+    return this.request('POST', action, { csrfmiddlewaretoken: token, ...fields }, headers);
+  }
+}
+
+function csrfFieldOf(html: string): string | undefined {
+  return /<input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)">/.exec(html)?.[1];
+}
+
+/** The <input> (or textarea) named `name`, its attributes as a map. */
+function inputOf(html: string, name: string): Record<string, string> | null {
+  const tag = new RegExp(`<(?:input|textarea)[^>]*\\bname="${name}"[^>]*>`).exec(html)?.[0];
+  if (!tag) return null;
+  const attrs: Record<string, string> = {};
+  for (const m of tag.matchAll(/([a-z-]+)(?:="([^"]*)")?/g)) if (m[1]) attrs[m[1]] = m[2] ?? '';
+  return attrs;
+}
+
+function labelFor(html: string, id: string): string | undefined {
+  return new RegExp(`<label for="${id}">([^<]*)</label>`).exec(html)?.[1];
+}
+
+/** The error list tied to a field through aria-describedby. */
+function errorsOf(html: string, name: string): string {
+  const input = inputOf(html, name);
+  assert.ok(input, `field ${name}`);
+  assert.equal(input['aria-invalid'], 'true', `${name} is marked invalid`);
+  const ids = (input['aria-describedby'] ?? '').split(' ');
+  const errorId = ids.find((id) => id.endsWith('_error'));
+  assert.ok(errorId, `${name} is described by its errors`);
+  const list = new RegExp(`<ul class="errorlist" id="${errorId}">(.*?)</ul>`, 's').exec(html)?.[1];
+  assert.ok(list, `error list ${errorId}`);
+  return list.replace(/<[^>]+>/g, '');
+}
+
+async function loggedIn(username: string, headers: Record<string, string> = {}) {
+  const browser = new Browser(headers);
+  const { res } = await browser.submit('/login', '/login', { username, password: PASSWORD, remember: 'on' });
+  assert.equal(res.status, 303);
+  return browser;
+}
+
+describe('rendering', () => {
+  test('each public page: 200, lang, labelled fields, CSRF field, skip link, strict CSP, no-store', async () => {
+    for (const path of ['/login', '/register']) {
+      const browser = new Browser();
+      const { res, html } = await browser.get(path);
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/);
+      assert.match(html, /^<!doctype html>\n<html lang="en">/);
+      assert.match(html, /<a class="skip-link" href="#main">/);
+      assert.match(html, /<main id="main"/);
+      assert.ok(csrfFieldOf(html), 'CSRF hidden field');
+      assert.equal(csrfFieldOf(html), browser.cookies.get('csrftoken'), 'the field carries the cookie’s token');
+      for (const name of ['username', 'password'].filter((n) => path === '/login' || n !== 'password')) {
+        assert.ok(labelFor(html, `id_${name}`), `${path}: label for ${name}`);
+      }
+      const csp = res.headers.get('content-security-policy') ?? '';
+      for (const part of ["default-src 'self'", "form-action 'self'", "frame-ancestors 'none'", "script-src 'self'"]) assert.ok(csp.includes(part), part);
+      assert.doesNotMatch(html, /<script>|<script(?![^>]*\bsrc=)[^>]*>|\bon[a-z]+="|style="/, 'no inline script or style');
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+    }
+    const { html } = await new Browser().get('/register');
+    for (const name of ['username', 'email', 'phone', 'password1', 'password2']) assert.ok(labelFor(html, `id_${name}`), `label for ${name}`);
+    assert.ok('autofocus' in inputOf(html, 'username')!);
+  });
+
+  test('the stylesheet and script are served from the package with long caching', async () => {
+    const { html } = await new Browser().get('/login');
+    const css = /<link rel="stylesheet" href="([^"]+)">/.exec(html)?.[1];
+    const js = /<script src="([^"]+)" defer>/.exec(html)?.[1];
+    assert.ok(css && js);
+    const cssRes = await new Browser().get(css);
+    assert.equal(cssRes.res.status, 200);
+    assert.match(cssRes.res.headers.get('content-type') ?? '', /^text\/css/);
+    assert.match(cssRes.html, /:focus-visible/);
+    const jsRes = await new Browser().get(js);
+    assert.match(jsRes.res.headers.get('content-type') ?? '', /^text\/javascript/);
+    assert.match(jsRes.res.headers.get('cache-control') ?? '', /immutable/);
+  });
+
+  test('Chinese by Accept-Language', async () => {
+    const { html } = await new Browser({ 'accept-language': 'zh-CN,zh;q=0.9,en;q=0.5' }).get('/login');
+    assert.match(html, /<html lang="zh-CN">/);
+    assert.equal(labelFor(html, 'id_username'), '用户名、电子邮件或手机号');
+    assert.match(html, /跳到主要内容/);
+    const failed = await new Browser({ 'accept-language': 'zh-CN' }).submit('/login', '/login', { username: 'alice', password: 'wrong password' });
+    assert.match(errorsOf(failed.html, 'password'), /用户名或密码不正确。/);
+  });
+});
+
+describe('login', () => {
+  test('a form post without the CSRF field, or with a wrong one, gets the 403 page', async () => {
+    const browser = new Browser();
+    await browser.get('/login');
+    const missing = await browser.request('POST', '/login', { username: 'alice', password: PASSWORD });
+    assert.equal(missing.res.status, 403);
+    assert.match(missing.html, /CSRF verification failed/);
+    assert.match(missing.res.headers.get('content-type') ?? '', /text\/html/);
+    const wrong = await browser.request('POST', '/login', { username: 'alice', password: PASSWORD, csrfmiddlewaretoken: 'x'.repeat(32) });
+    assert.equal(wrong.res.status, 403);
+    const noCookie = new Browser();
+    const token = csrfFieldOf((await browser.get('/login')).html)!;
+    const forged = await noCookie.request('POST', '/login', { username: 'alice', password: PASSWORD, csrfmiddlewaretoken: token });
+    assert.equal(forged.res.status, 403, 'the field alone is not enough without the matching cookie');
+    assert.ok(!browser.cookies.has('sessionid') && !noCookie.cookies.has('sessionid'));
+  });
+
+  test('a cross-site origin is refused even with a matching token', async () => {
+    const browser = new Browser();
+    const res = await browser.submit('/login', '/login', { username: 'alice', password: PASSWORD }, { origin: 'https://evil.example' });
+    assert.equal(res.res.status, 403);
+  });
+
+  test('success sets the session cookie, rotates the CSRF token and redirects to /account', async () => {
+    const browser = new Browser();
+    const before = (await browser.get('/login')).html;
+    const token = csrfFieldOf(before)!;
+    const { res } = await browser.request('POST', '/login', { csrfmiddlewaretoken: token, username: 'alice@example.com', password: PASSWORD, remember: 'on' });
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('location'), '/account');
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('sessionid='));
+    assert.ok(cookie && /HttpOnly/i.test(cookie) && /Max-Age=1209600/.test(cookie));
+    assert.notEqual(browser.cookies.get('csrftoken'), token, 'a new CSRF token after login');
+    const account = await browser.get('/account');
+    assert.equal(account.res.status, 200);
+    assert.match(account.html, /alice/);
+  });
+
+  test('without remember me the cookie lasts for the browser session; the phone number logs in too', async () => {
+    const browser = new Browser();
+    const { res } = await browser.submit('/login', '/login', { username: '13812345678', password: PASSWORD });
+    assert.equal(res.status, 303);
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('sessionid='));
+    assert.ok(cookie && !/Max-Age|Expires/i.test(cookie));
+  });
+
+  test('?next= is followed only for a path on this site', async () => {
+    for (const [next, expected] of [
+      ['/admin/', '/admin/'],
+      ['//evil.example/x', '/account'],
+      ['https://evil.example/', '/account'],
+      ['/\\evil.example', '/account'],
+    ] as const) {
+      const browser = new Browser();
+      const { res } = await browser.submit(`/login?next=${encodeURIComponent(next)}`, '/login', { username: 'alice', password: PASSWORD, next });
+      assert.equal(res.headers.get('location'), expected, next);
+    }
+    const { html } = await new Browser().get('/login?next=%2Fadmin%2F');
+    assert.match(html, /<input type="hidden" name="next" value="\/admin\/">/);
+  });
+
+  test('a wrong password shows the error beside the password field, keeps the username, focuses the field', async () => {
+    const { res, html } = await new Browser().submit('/login', '/login', { username: 'alice', password: 'not the password' });
+    assert.equal(res.status, 401);
+    assert.match(errorsOf(html, 'password'), /The username or password is not correct\./);
+    assert.equal(inputOf(html, 'username')!.value, 'alice');
+    assert.equal(inputOf(html, 'password')!.value, undefined, 'the password is never echoed');
+    assert.ok('autofocus' in inputOf(html, 'password')!);
+    assert.ok(!('autofocus' in inputOf(html, 'username')!));
+    assert.match(html, /role="alert"/);
+  });
+
+  test('empty fields are required, each beside its own field', async () => {
+    const { res, html } = await new Browser().submit('/login', '/login', { username: '', password: '' });
+    assert.equal(res.status, 400);
+    assert.match(errorsOf(html, 'username'), /This field is required\./);
+    assert.match(errorsOf(html, 'password'), /This field is required\./);
+    assert.ok('autofocus' in inputOf(html, 'username')!);
+  });
+
+  test('a JSON body on a page route is refused; a form body on the API is refused', async () => {
+    const browser = new Browser();
+    await browser.get('/login');
+    const json = await browser.request('POST', '/login', undefined, { 'content-type': 'application/json', origin: server.origin });
+    assert.ok([403, 415].includes(json.res.status));
+    const api = await fetch(server.url + '/api/auth/login', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.origin }, body: 'username=alice&password=x' });
+    assert.equal(api.status, 415);
+  });
+});
+
+describe('register', () => {
+  test('errors show beside their fields: taken username, bad email, mismatched passwords', async () => {
+    const { res, html } = await new Browser().submit('/register', '/register', { username: 'alice', email: 'nope', phone: '', password1: PASSWORD, password2: 'different' });
+    assert.equal(res.status, 400);
+    assert.match(errorsOf(html, 'email'), /Enter a valid email address\./);
+    assert.match(errorsOf(html, 'password2'), /didn’t match/);
+    assert.ok('autofocus' in inputOf(html, 'email')!, 'the first field with an error takes the focus');
+    assert.equal(inputOf(html, 'email')!.value, 'nope');
+    const taken = await new Browser().submit('/register', '/register', { username: 'alice', email: '', phone: '', password1: PASSWORD, password2: PASSWORD });
+    assert.equal(taken.res.status, 409);
+    assert.match(errorsOf(taken.html, 'username'), /A user with that username already exists\./);
+  });
+
+  test('the password validators speak beside the password field', async () => {
+    const { html } = await new Browser().submit('/register', '/register', { username: 'carol', email: '', phone: '', password1: '12345678', password2: '12345678' });
+    const errors = errorsOf(html, 'password1');
+    assert.match(errors, /too common/);
+    assert.match(errors, /entirely numeric/);
+    const zh = await new Browser({ 'accept-language': 'zh-CN' }).submit('/register', '/register', { username: 'carol', email: '', phone: '', password1: 'short', password2: 'short' });
+    assert.match(errorsOf(zh.html, 'password1'), /密码太短/);
+  });
+
+  test('a valid form creates the account and sends the visitor to log in', async () => {
+    const { res } = await new Browser().submit('/register', '/register', { username: 'dave', email: 'dave@example.com', phone: '13900000000', password1: PASSWORD, password2: PASSWORD });
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('location'), '/login?done=registered');
+    const dave = await server.portcullis.users.getByUsername('dave');
+    assert.equal(dave?.fields.phone, '13900000000');
+    assert.equal(dave?.is_staff, false);
+    const { html } = await new Browser().get('/login?done=registered');
+    assert.match(html, /role="status">Your account has been created/);
+  });
+});
+
+describe('account', () => {
+  test('anonymous visitors are sent to the login form', async () => {
+    const { res } = await new Browser().get('/account');
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('location'), '/login?next=/account');
+  });
+
+  test('lists the sessions with device and current marker; one can be revoked, then all others', async () => {
+    await server.portcullis.users.createUser({ username: 'erin', password: PASSWORD });
+    const laptop = await loggedIn('erin');
+    const phone = await loggedIn('erin', { 'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1' });
+    const tablet = await loggedIn('erin', { 'user-agent': 'Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36' });
+    const { html } = await laptop.get('/account');
+    assert.match(html, /Firefox on Linux <span class="badge">This device<\/span>/);
+    assert.match(html, /Safari on iOS/);
+    assert.match(html, /Chrome on Android/);
+    assert.equal((html.match(/action="\/account\/sessions\/[^/"]+\/revoke"/g) ?? []).length, 2, 'a revoke button for each other session');
+    assert.equal((await phone.get('/account')).res.status, 200);
+
+    const sessions = await server.portcullis.sessions.list((await server.portcullis.users.getByUsername('erin'))!.id);
+    const phoneSession = sessions.find((s) => s.userAgent?.includes('iPhone'))!;
+    const revoked = await laptop.submit('/account', `/account/sessions/${phoneSession.publicId}/revoke`, {});
+    assert.equal(revoked.res.status, 303);
+    assert.equal(revoked.res.headers.get('location'), '/account?done=revoked');
+    assert.equal((await phone.get('/account')).res.status, 303, 'the phone is logged out');
+    assert.equal((await tablet.get('/account')).res.status, 200);
+
+    const others = await laptop.submit('/account', '/account/sessions/revoke-others', {});
+    assert.equal(others.res.headers.get('location'), '/account?done=others_revoked&n=1');
+    assert.equal((await tablet.get('/account')).res.status, 303);
+    const after = await laptop.get('/account?done=others_revoked&n=1');
+    assert.equal(after.res.status, 200);
+    assert.match(after.html, /Other sessions ended: 1\./);
+  });
+
+  test('someone else’s session id is a 404 page', async () => {
+    const browser = await loggedIn('bob');
+    const alice = (await server.portcullis.users.getByUsername('alice'))!;
+    const [theirs] = await server.portcullis.sessions.list(alice.id);
+    assert.ok(theirs);
+    const { res, html } = await browser.submit('/account', `/account/sessions/${theirs.publicId}/revoke`, {});
+    assert.equal(res.status, 404);
+    assert.match(html, /<html lang="en">/);
+  });
+
+  test('change password: errors beside the fields; success keeps this session and ends the others', async () => {
+    await server.portcullis.users.createUser({ username: 'frank', password: PASSWORD });
+    const browser = await loggedIn('frank');
+    const other = await loggedIn('frank');
+    const wrong = await browser.submit('/account', '/account/password', { old_password: 'nope', new_password1: 'another fine passphrase', new_password2: 'another fine passphrase' });
+    assert.equal(wrong.res.status, 400);
+    assert.match(errorsOf(wrong.html, 'old_password'), /Your old password was entered incorrectly/);
+    const weak = await browser.submit('/account', '/account/password', { old_password: PASSWORD, new_password1: 'frank', new_password2: 'frank' });
+    assert.match(errorsOf(weak.html, 'new_password1'), /too short/);
+    const ok = await browser.submit('/account', '/account/password', { old_password: PASSWORD, new_password1: 'another fine passphrase', new_password2: 'another fine passphrase' });
+    assert.equal(ok.res.status, 303);
+    assert.equal((await browser.get('/account')).res.status, 200, 'this session goes on under its new key');
+    assert.equal((await other.get('/account')).res.status, 303, 'the other one ended');
+  });
+
+  test('profile: saved, and an invalid email is shown beside its field', async () => {
+    await server.portcullis.users.createUser({ username: 'gina', password: PASSWORD });
+    const browser = await loggedIn('gina');
+    const bad = await browser.submit('/account', '/account/profile', { first_name: 'Gina', last_name: '', email: 'bad', phone: '' });
+    assert.equal(bad.res.status, 400);
+    assert.match(errorsOf(bad.html, 'email'), /valid email/);
+    const ok = await browser.submit('/account', '/account/profile', { first_name: 'Gina', last_name: 'Lee', email: 'gina@example.com', phone: '' });
+    assert.equal(ok.res.status, 303);
+    assert.equal((await server.portcullis.users.getByUsername('gina'))?.last_name, 'Lee');
+  });
+
+  test('logout ends the session', async () => {
+    const browser = await loggedIn('bob');
+    const { res } = await browser.submit('/account', '/logout', {});
+    assert.equal(res.status, 303);
+    assert.ok(!browser.cookies.has('sessionid'));
+    assert.equal((await browser.get('/account')).res.status, 303);
+  });
+});
+
+describe('admin pages', () => {
+  test('anonymous → login, non-staff → 403 page, staff without view_user → 403 page, superuser → list', async () => {
+    const anon = await new Browser().get('/admin/');
+    assert.equal(anon.res.status, 303);
+    assert.equal(anon.res.headers.get('location'), '/login?next=/admin/');
+    const plain = await (await loggedIn('alice')).get('/admin/');
+    assert.equal(plain.res.status, 403);
+    assert.match(plain.html, /You do not have permission/);
+    assert.equal((await (await loggedIn('staffer')).get('/admin/')).res.status, 403);
+    const root = await loggedIn('root');
+    const { res, html } = await root.get('/admin/');
+    assert.equal(res.status, 200);
+    assert.match(html, /<a href="\/admin\/users\/\d+">alice<\/a>/);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal((await root.get('/admin')).res.headers.get('location'), '/admin/');
+  });
+
+  test('search and pagination', async () => {
+    for (let i = 0; i < 30; i++) await server.portcullis.users.createUser({ username: `bulk${String(i).padStart(2, '0')}`, password: null });
+    const root = await loggedIn('root');
+    const first = await root.get('/admin/?q=bulk');
+    assert.match(first.html, /Users found: 30/);
+    assert.match(first.html, /Page 1 of 2/);
+    assert.match(first.html, /<a href="\/admin\/\?q=bulk&amp;page=2" rel="next">/);
+    const second = await root.get('/admin/?q=bulk&page=2');
+    assert.match(second.html, /bulk29/);
+    assert.doesNotMatch(second.html, />bulk00</);
+    const zh = await root.get('/admin/?q=bulk', { 'accept-language': 'zh-CN' });
+    assert.match(zh.html, /找到的用户：30 个/);
+  });
+
+  test('deactivate from the list ends the user’s sessions; activate brings the account back', async () => {
+    const target = await server.portcullis.users.createUser({ username: 'henry', password: PASSWORD });
+    const henry = await loggedIn('henry');
+    const root = await loggedIn('root');
+    const off = await root.submit('/admin/?q=henry', `/admin/users/${target.id}/active`, { is_active: 'off', back: '/admin/?q=henry' });
+    assert.equal(off.res.status, 303);
+    assert.equal(off.res.headers.get('location'), '/admin/?q=henry&done=deactivated');
+    assert.equal((await henry.get('/account')).res.status, 303, 'logged out at once');
+    const on = await root.submit('/admin/?q=henry', `/admin/users/${target.id}/active`, { is_active: 'on', back: 'https://evil.example/' });
+    assert.equal(on.res.headers.get('location'), '/admin/?done=activated', 'back only within /admin/');
+    assert.equal((await server.portcullis.users.getById(target.id))?.is_active, true);
+  });
+
+  test('edit flags and groups; only superusers see the superuser flag enabled', async () => {
+    const target = await server.portcullis.users.createUser({ username: 'iris', password: PASSWORD });
+    const root = await loggedIn('root');
+    const page = `/admin/users/${target.id}`;
+    const saved = await root.submit(page, page, { is_active: 'on', is_staff: 'on', groups: 'editors, writers', permissions: 'blog.add_post\nblog.change_post', first_name: 'Iris', last_name: '', email: '' });
+    assert.equal(saved.res.status, 303, saved.html);
+    assert.equal((await server.portcullis.users.getById(target.id))?.is_staff, true);
+    assert.deepEqual(await server.portcullis.permissions.userGroups(target.id), ['editors', 'writers']);
+    const shown = await root.get(page + '?done=saved');
+    assert.match(shown.html, /The user has been saved\./);
+    assert.equal(inputOf(shown.html, 'groups')!.value, 'editors, writers');
+
+    const bad = await root.submit(page, page, { is_active: 'on', groups: 'editors', permissions: 'not-a-permission', first_name: '', last_name: '', email: '' });
+    assert.equal(bad.res.status, 400);
+    assert.match(errorsOf(bad.html, 'permissions'), /app_label\.codename/);
+    assert.ok('autofocus' in inputOf(bad.html, 'permissions')!);
+
+    const staffer = (await server.portcullis.users.getByUsername('staffer'))!;
+    await server.portcullis.permissions.grantToUser(staffer.id, 'auth.change_user');
+    const staff = await loggedIn('staffer');
+    const form = await staff.get(page);
+    assert.ok('disabled' in inputOf(form.html, 'is_superuser')!);
+    const attempt = await staff.request('POST', page, { csrfmiddlewaretoken: csrfFieldOf(form.html)!, is_active: 'on', is_superuser: 'on', groups: '', permissions: '', first_name: '', last_name: '', email: '' });
+    assert.equal(attempt.res.status, 303);
+    assert.equal((await server.portcullis.users.getById(target.id))?.is_superuser, false, 'a non-superuser cannot grant it');
+    const root2 = (await server.portcullis.users.getByUsername('root'))!;
+    const onRoot = await staff.submit(`/admin/`, `/admin/users/${root2.id}/revoke-sessions`, {});
+    assert.equal(onRoot.res.status, 403, 'nor touch a superuser');
+  });
+
+  test('end sessions from the admin page', async () => {
+    const target = await server.portcullis.users.createUser({ username: 'jack', password: PASSWORD });
+    const jack = await loggedIn('jack');
+    const root = await loggedIn('root');
+    const { res } = await root.submit(`/admin/users/${target.id}`, `/admin/users/${target.id}/revoke-sessions`, { back: `/admin/users/${target.id}` });
+    assert.equal(res.headers.get('location'), `/admin/users/${target.id}?done=sessions_ended&n=1`);
+    assert.equal((await jack.get('/account')).res.status, 303);
+  });
+});
