@@ -130,3 +130,19 @@ describe('portcullis/client', () => {
     await rejects(client.passwordResetConfirm({ uid: 'x', token: 'y', new_password: NEW_PASSWORD }), 'validation_error', 400);
   });
 });
+
+describe('portcullis/client onWarning', () => {
+  test('the server\'s Portcullis-Warning reaches onWarning', async () => {
+    const server = await startServer({ trustedOrigins: ['http://localhost:5173'] });
+    try {
+      await server.portcullis.users.createUser({ username: 'ada', password: PASSWORD });
+      const warnings: string[] = [];
+      const client = new PortcullisClient({ baseUrl: server.url, cookieJar: true, headers: { origin: 'http://localhost:5173' }, onWarning: (w) => warnings.push(w) });
+      await client.login({ username: 'ada', password: PASSWORD });
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] ?? '', /localhost is not 127\.0\.0\.1/);
+    } finally {
+      await server.close();
+    }
+  });
+});

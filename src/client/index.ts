@@ -28,8 +28,13 @@ export interface PortcullisClientOptions {
   cookieJar?: boolean | CookieJar;
   /** Sent with every request, e.g. `{"Accept-Language": "zh-CN"}`. */
   headers?: Record<string, string>;
-  /** Names of portcullis's cookies, when the server renamed them. */
+  /** Name of the CSRF cookie, when the server renamed it. */
   csrfCookieName?: string;
+  /**
+   * Called with the server's `Portcullis-Warning` header: outside production the server explains
+   * there why a browser will lose the session cookie. Default: `console.warn`.
+   */
+  onWarning?: (warning: string) => void;
 }
 
 type Method = 'GET' | 'POST' | 'DELETE';
@@ -48,6 +53,7 @@ export class PortcullisClient {
   private readonly fetchImpl: typeof fetch;
   private readonly headers: Record<string, string>;
   private readonly csrfCookieName: string;
+  private readonly onWarning: (warning: string) => void;
 
   constructor(options: PortcullisClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? '').replace(/\/$/, '');
@@ -56,6 +62,7 @@ export class PortcullisClient {
     this.jar = options.cookieJar === true ? new CookieJar() : options.cookieJar || null;
     this.headers = options.headers ?? {};
     this.csrfCookieName = options.csrfCookieName ?? 'csrftoken';
+    this.onWarning = options.onWarning ?? ((warning) => console.warn(`portcullis: ${warning}`));
   }
 
   /** POST /api/auth/register: creates the account (it logs in only when the server is set up to). */
@@ -166,6 +173,8 @@ export class PortcullisClient {
       throw new PortcullisError('network_error', err instanceof Error ? err.message : String(err), 0);
     }
     this.jar?.store(res);
+    const warning = res.headers.get('portcullis-warning');
+    if (warning) this.onWarning(warning);
     if (!res.ok) throw await errorFromResponse(res);
     if (res.status === 204 || res.status === 202) {
       await res.body?.cancel();
