@@ -35,6 +35,10 @@ export interface PortcullisConfig {
   host: string;
   trustedOrigins: string[];
   sessionAge: number;
+  /** Send the session cookie on every request, not only when the session changed. */
+  sessionSaveEveryRequest: boolean;
+  /** Bytes of JSON an application session may hold (default 64 KiB). */
+  sessionMaxBytes: number;
   /** Seconds an access token lives (PORTCULLIS_ACCESS_TOKEN_AGE, default 300). */
   accessTokenAge: number;
   /** Seconds a refresh token lives (PORTCULLIS_REFRESH_TOKEN_AGE, default 14 days). */
@@ -141,6 +145,8 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   if (env.PORTCULLIS_SAMESITE) o.sameSite = env.PORTCULLIS_SAMESITE as SameSite;
   if (env.PORTCULLIS_SESSION_COOKIE_NAME) o.sessionCookieName = env.PORTCULLIS_SESSION_COOKIE_NAME;
   if (env.PORTCULLIS_LOGIN_FIELDS) o.loginFields = env.PORTCULLIS_LOGIN_FIELDS.split(',').map((s) => s.trim()).filter(Boolean);
+  const every = parseBool(env.PORTCULLIS_SESSION_SAVE_EVERY_REQUEST);
+  if (every !== undefined) o.sessionSaveEveryRequest = every;
   const lor = parseBool(env.PORTCULLIS_LOGIN_ON_REGISTER);
   if (lor !== undefined) o.loginOnRegister = lor;
   if (env.PORTCULLIS_TRUSTED_PROXIES !== undefined) {
@@ -257,6 +263,8 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     host: merged.host ?? 'localhost',
     trustedOrigins: (merged.trustedOrigins ?? []).map((o) => o.replace(/\/$/, '')),
     sessionAge,
+    sessionSaveEveryRequest: merged.sessionSaveEveryRequest ?? false,
+    sessionMaxBytes: merged.sessionMaxBytes ?? 64 * 1024,
     accessTokenAge: merged.accessTokenAge ?? 300,
     refreshTokenAge: merged.refreshTokenAge ?? 1209600,
     tokenIssuer: merged.tokenIssuer ?? 'portcullis',

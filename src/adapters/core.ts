@@ -2,6 +2,8 @@ import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { User, PublicUser } from '../users/types.js';
 import { toPublicUser } from '../users/types.js';
 import { ApiError } from '../errors.js';
+import { RequestSession } from '../sessions/request-session.js';
+import type { Credentials } from '../auth/backends.js';
 
 /**
  * What every framework binding shares: where a request's credential is, how it becomes a user, and
@@ -82,6 +84,7 @@ export function csrfRefused(facts: RequestFacts, sessionCookie: string | undefin
  */
 export class RequestContext {
   private pending: Promise<RequestAuth | null> | undefined;
+  private sessionPending: Promise<RequestSession> | undefined;
   private readonly sessionCookie: string | undefined;
 
   constructor(
@@ -127,10 +130,80 @@ export class RequestContext {
     return user;
   }
 
+  /**
+   * The application session (Django's request.session): the logged-in session when there is one,
+   * else the visitor's anonymous one, else an empty one that exists only once written to.
+   */
+  session(): Promise<RequestSession> {
+    this.sessionPending ??= (async () => {
+      const { sessions, config } = this.portcullis;
+      const options = { maxBytes: config.sessionMaxBytes, saveEveryRequest: config.sessionSaveEveryRequest };
+      const found = sessionKeyFrom(this.facts.authorization, this.sessionCookie);
+      const auth = await this.auth();
+      if (auth && auth.via !== 'bearer' && found) return new RequestSession(sessions, auth.session, options, found.key);
+      return RequestSession.load(sessions, found?.key, options);
+    })();
+    return this.sessionPending;
+  }
+
+  /**
+   * Logs a user in from inside the application: authenticate, then a new session key that keeps the
+   * visitor's session data (a cart, a language), unless that session belonged to someone else.
+   */
+  async login(credentials: Credentials, options: { remember?: boolean; ip?: string | null; userAgent?: string | null } = {}): Promise<User | null> {
+    const found = await this.portcullis.authenticate(credentials, options);
+    if (!found) return null;
+    const session = await this.session();
+    const issued = await this.portcullis.login(found.user, found.backend, { ...options, previous: session.current });
+    session.replace(issued);
+    this.pending = Promise.resolve({ user: found.user, session: issued.record, via: 'cookie' });
+    return found.user;
+  }
+
+  /** Ends the session and everything in it (Django's logout flushes the data too). */
+  async logout(): Promise<void> {
+    const session = await this.session();
+    await this.portcullis.logout(session.current, (await this.auth())?.user ?? null);
+    session.replace(null);
+    this.pending = Promise.resolve(null);
+  }
+
+  /**
+   * Saves what the request changed in its session and says which headers the answer needs: a
+   * Set-Cookie when the session was created, changed or ended, and `Vary: Cookie` when the answer
+   * depended on the session.
+   */
+  async commitSession(): Promise<{ setCookie: string | null; varyCookie: boolean }> {
+    if (!this.sessionPending) return { setCookie: null, varyCookie: false };
+    const session = await this.sessionPending;
+    const instruction = await session.commit();
+    const { config } = this.portcullis;
+    const secure = config.secureCookies || this.facts.ownOrigin.startsWith('https:');
+    const cookie = instruction
+      ? serializeCookie(config.sessionCookieName, instruction.action === 'set' ? instruction.key : '', {
+          maxAge: instruction.action === 'set' ? instruction.maxAge : 0,
+          sameSite: config.sameSite,
+          secure,
+        })
+      : null;
+    return { setCookie: cookie, varyCookie: session.accessed };
+  }
+
   /** Throws 403 `csrf_failed` when an unsafe cookie-authenticated request comes from a foreign origin. */
   checkCsrf(): void {
     if (csrfRefused(this.facts, this.sessionCookie, this.portcullis.config.trustedOrigins)) throw new ApiError('csrf_failed');
   }
+}
+
+/** A Set-Cookie value for the session cookie, with the contract's attributes. */
+export function serializeCookie(name: string, value: string, options: { maxAge: number | null; sameSite: string; secure: boolean }): string {
+  const parts = [`${name}=${encodeURIComponent(value)}`, 'Path=/', 'HttpOnly', `SameSite=${options.sameSite}`];
+  if (options.maxAge !== null) {
+    parts.push(`Max-Age=${options.maxAge}`);
+    if (options.maxAge === 0) parts.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
+  }
+  if (options.secure) parts.push('Secure');
+  return parts.join('; ');
 }
 
 /** Options every adapter takes. */

@@ -3,9 +3,11 @@ import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';
 import { errorBody, errorHeaders, toApiError } from '../http/errors.js';
 import { RequestContext, type AdapterOptions } from './core.js';
+import type { RequestSession } from '../sessions/request-session.js';
 
 export { RequestContext } from './core.js';
 export type { AdapterOptions, RequestAuth } from './core.js';
+export { RequestSession, SessionTooLargeError } from '../sessions/request-session.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -15,6 +17,8 @@ declare global {
       user?: PublicUser | null;
       /** Portcullis's view of this request: the full user, permissions, guards. */
       portcullis?: RequestContext;
+      /** The application session (Django's request.session); created only once something is stored. */
+      session?: RequestSession;
     }
   }
 }
@@ -56,9 +60,37 @@ export function portcullis(instance: Portcullis, options: AdapterOptions = {}): 
     const work = async () => {
       if (csrf) ctx.checkCsrf();
       req.user = await ctx.publicUser();
+      req.session = await ctx.session();
+      saveBeforeEnd(res, ctx);
     };
     work().then(() => next(), (err: unknown) => answer(err, req, res, next));
   };
+}
+
+/**
+ * Holds back res.end until the session is saved, so its cookie can still be set (express-session does
+ * the same). Headers an app has already flushed by streaming cannot be changed any more.
+ */
+function saveBeforeEnd(res: Response, ctx: RequestContext): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  let saving = false;
+  res.end = ((...args: unknown[]) => {
+    if (saving) return res;
+    saving = true;
+    ctx.commitSession().then(
+      ({ setCookie, varyCookie }) => {
+        if (!res.headersSent) {
+          if (setCookie) res.append('Set-Cookie', setCookie);
+          if (varyCookie) res.vary('Cookie');
+        }
+        end(...args);
+      },
+      (err: unknown) => {
+        res.destroy(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+    return res;
+  }) as Response['end'];
 }
 
 /** Route guard: 401 `not_authenticated` for anonymous callers. */

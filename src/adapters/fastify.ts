@@ -4,9 +4,11 @@ import type { PublicUser } from '../users/types.js';
 import { sendError, toApiError } from '../http/errors.js';
 import { ownOrigin } from '../http/csrf.js';
 import { RequestContext, type AdapterOptions } from './core.js';
+import type { RequestSession } from '../sessions/request-session.js';
 
 export { RequestContext } from './core.js';
 export type { AdapterOptions, RequestAuth } from './core.js';
+export { RequestSession, SessionTooLargeError } from '../sessions/request-session.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,6 +16,8 @@ declare module 'fastify' {
     user: PublicUser | null;
     /** Portcullis's view of this request: the full user, permissions, guards. */
     portcullis: RequestContext;
+    /** The application session (Django's request.session); created only once something is stored. */
+    session: RequestSession;
   }
 }
 
@@ -44,6 +48,7 @@ async function portcullisPlugin(app: FastifyInstance, options: FastifyPortcullis
   const { portcullis, csrf = true } = options;
   app.decorateRequest('user', null);
   app.decorateRequest('portcullis', null as unknown as RequestContext);
+  app.decorateRequest('session', null as unknown as RequestSession);
   app.addHook('onRequest', async (request) => {
     request.portcullis = new RequestContext(portcullis, factsOf(request));
   });
@@ -52,10 +57,26 @@ async function portcullisPlugin(app: FastifyInstance, options: FastifyPortcullis
     try {
       if (csrf) request.portcullis.checkCsrf();
       request.user = await request.portcullis.publicUser();
+      request.session = await request.portcullis.session();
     } catch (err) {
       return answer(request, reply, err);
     }
   });
+  // The session is saved before the answer leaves, so its cookie can ride on it.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const { setCookie, varyCookie } = await request.portcullis.commitSession();
+    if (setCookie) {
+      const existing = reply.getHeader('set-cookie');
+      reply.header('set-cookie', [...(existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]), setCookie]);
+    }
+    if (varyCookie) reply.header('vary', appendVary(reply.getHeader('vary'), 'Cookie'));
+    return payload;
+  });
+}
+
+function appendVary(current: unknown, value: string): string {
+  const parts = current === undefined ? [] : String(current).split(',').map((p) => p.trim()).filter(Boolean);
+  return parts.some((p) => p.toLowerCase() === value.toLowerCase()) ? parts.join(', ') : [...parts, value].join(', ');
 }
 
 // Not encapsulated (what fastify-plugin does): the decorators and hooks reach the routes of the app

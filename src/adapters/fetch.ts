@@ -2,14 +2,18 @@ import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';
 import { errorBody, errorHeaders, toApiError } from '../http/errors.js';
 import { RequestContext, type AdapterOptions } from './core.js';
+import type { RequestSession } from '../sessions/request-session.js';
 
 export { RequestContext } from './core.js';
 export type { AdapterOptions, RequestAuth } from './core.js';
+export { RequestSession, SessionTooLargeError } from '../sessions/request-session.js';
 
 /** What a Hono-style middleware sees: the raw Request and a per-request variable store. */
 export interface MiddlewareContext {
   req: { raw: Request };
   set(key: 'user', value: PublicUser | null): void;
+  set(key: 'session', value: RequestSession): void;
+  res: Response;
 }
 
 export interface FetchAuth {
@@ -23,8 +27,12 @@ export interface FetchAuth {
   requirePerm(request: Request, perm: string): Promise<PublicUser>;
   /** A contract error Response for a portcullis error, or null for any other error. */
   errorResponse(err: unknown, request: Request): Response | null;
-  /** Wraps a plain fetch handler: CSRF origin check, user resolved, portcullis errors answered. */
-  handler(fn: (request: Request, user: PublicUser | null) => Response | Promise<Response>): (request: Request) => Promise<Response>;
+  /** The application session of this request (created only once something is stored). */
+  session(request: Request): Promise<RequestSession>;
+  /** Saves the request's session and adds its Set-Cookie / Vary headers to the answer. */
+  finish(request: Request, response: Response): Promise<Response>;
+  /** Wraps a plain fetch handler: CSRF origin check, user and session resolved, session saved, portcullis errors answered. */
+  handler(fn: (request: Request, user: PublicUser | null, session: RequestSession) => Response | Promise<Response>): (request: Request) => Promise<Response>;
   /** Hono middleware: `app.use(auth.middleware())`, then `c.get("user")` in any handler. */
   middleware(): (c: MiddlewareContext, next: () => Promise<void>) => Promise<Response | void>;
 }
@@ -60,10 +68,21 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
     if (!api) return null;
     return Response.json(errorBody(api, request.headers.get('accept-language') ?? undefined), { status: api.status, headers: errorHeaders(api) });
   };
+  const finish = async (request: Request, response: Response) => {
+    const { setCookie, varyCookie } = await context(request).commitSession();
+    if (!setCookie && !varyCookie) return response;
+    // Responses from fetch() have immutable headers; a copy takes the cookie.
+    const out = new Response(response.body, response);
+    if (setCookie) out.headers.append('set-cookie', setCookie);
+    if (varyCookie) out.headers.append('vary', 'Cookie');
+    return out;
+  };
   return {
     context,
     user,
     errorResponse,
+    finish,
+    session: (request) => context(request).session(),
     async requireUser(request) {
       await context(request).requireUser();
       return (await user(request)) as PublicUser;
@@ -75,7 +94,8 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
     handler(fn) {
       return async (request) => {
         try {
-          return await fn(request, await user(request));
+          const u = await user(request);
+          return await finish(request, await fn(request, u, await context(request).session()));
         } catch (err) {
           const res = errorResponse(err, request);
           if (res) return res;
@@ -87,12 +107,14 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
       return async (c, next) => {
         try {
           c.set('user', await user(c.req.raw));
+          c.set('session', await context(c.req.raw).session());
         } catch (err) {
           const res = errorResponse(err, c.req.raw);
           if (res) return res;
           throw err;
         }
         await next();
+        c.res = await finish(c.req.raw, c.res);
       };
     },
   };

@@ -35,6 +35,8 @@ export class RequestSession {
   private patch: { clear: boolean; set: Map<string, unknown>; delete: Set<string> } = { clear: false, set: new Map(), delete: new Set() };
   private expiry: Expiry | null = null;
   private cycleRequested = false;
+  /** Set when login or logout put another session (or none) under this request. */
+  private replaced = false;
   /** True once the application looked inside: the answer then depends on the cookie (Vary: Cookie). */
   accessed = false;
   modified = false;
@@ -135,6 +137,21 @@ export class RequestSession {
     this.touched();
   }
 
+  /**
+   * Login and logout swap the session under a request (a new key, or none): the cookie follows at
+   * commit. Data of the new session is what login carried over.
+   */
+  replace(issued: { key: string; record: SessionRecord } | null): void {
+    this.record = issued?.record ?? null;
+    this.key = issued?.key ?? null;
+    this.data = issued ? { ...issued.record.data } : {};
+    this.patch = { clear: false, set: new Map(), delete: new Set() };
+    this.expiry = null;
+    this.cycleRequested = false;
+    this.replaced = true;
+    this.accessed = true;
+  }
+
   private touched(): void {
     this.accessed = true;
     this.modified = true;
@@ -145,6 +162,10 @@ export class RequestSession {
    * Called once, when the response is about to be sent.
    */
   async commit(): Promise<CookieInstruction | null> {
+    if (this.replaced && !this.modified) {
+      this.replaced = false;
+      return this.record && this.key ? { action: 'set', key: this.key, maxAge: this.cookieAge(this.record) } : { action: 'clear' };
+    }
     const record = this.record;
     if (!record) {
       if (!this.modified || this.isEmpty) return null;
