@@ -87,6 +87,7 @@ export async function importDjango(handle: DatabaseHandle, source: DjangoSource,
     const select = `select ${['id', ...plan.fields.map(([col]) => col)].map(quote).join(', ')} from ${quote(userTable)} where "id" > ? order by "id" limit ${batchSize}`;
     let lastId = -Infinity;
     let done = 0;
+    let batches = 0;
     for (;;) {
       const rows = await source.query(select, [lastId === -Infinity ? -1 : lastId]);
       if (!rows.length) break;
@@ -100,6 +101,10 @@ export async function importDjango(handle: DatabaseHandle, source: DjangoSource,
       if (options.dryRun) await importBatch(db, users, memberships, summary, options);
       else await importBatchSafely(db as Kysely<Database>, users, memberships, summary, options);
       done += rows.length;
+      batches++;
+      // A table that grew from nothing has no statistics yet; without them PostgreSQL plans the
+      // per-batch lookups as full scans and the import slows down as it goes.
+      if (handle.dialect === 'postgres' && !options.dryRun && (batches === 1 || batches % 50 === 0)) await sql`analyze auth_user`.execute(db);
       options.onProgress?.({ done, total: Math.max(total, done) });
     }
     if (handle.dialect === 'postgres' && !options.dryRun) {
