@@ -92,10 +92,20 @@ export class Portcullis {
     if (problems.length) throw validationError({ [field]: problems });
   }
 
+  private readonly authHashes = new Map<string, string>();
+
+  /** Django's session auth hash of a password hash, remembered: it is checked on every request. */
   authHash(passwordHash: string): string {
-    // Sharing sessions with Django means sharing its session auth hash, keyed by Django's secret.
-    const secret = this.config.sessionStore === 'django' ? this.config.djangoSecretKey! : this.config.secretKey;
-    return sessionAuthHash(passwordHash, secret);
+    let hash = this.authHashes.get(passwordHash);
+    if (hash === undefined) {
+      // Sharing sessions with Django means sharing its session auth hash, keyed by Django's secret.
+      const secret = this.config.sessionStore === 'django' ? this.config.djangoSecretKey! : this.config.secretKey;
+      hash = sessionAuthHash(passwordHash, secret);
+      // Bounded: a full map is simply dropped; recomputing costs microseconds.
+      if (this.authHashes.size >= 10_000) this.authHashes.clear();
+      this.authHashes.set(passwordHash, hash);
+    }
+    return hash;
   }
 
   /**

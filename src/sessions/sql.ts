@@ -1,4 +1,5 @@
 import { sql, type Selectable } from 'kysely';
+import type { Statement } from 'better-sqlite3';
 import type { DatabaseHandle } from '../db/connect.js';
 import type { SessionTable } from '../db/schema.js';
 import type { DataPatch, SessionData, SessionRecord, SessionStore } from './base.js';
@@ -30,6 +31,7 @@ function fromRow(row: Selectable<SessionTable>): SessionRecord {
 /** The default store: one row per session in `portcullis_session`, found by the key's hash. */
 export class SqlSessionStore implements SessionStore {
   readonly name = 'database';
+  private getStatement: Statement | undefined;
 
   constructor(private readonly handle: DatabaseHandle) {}
 
@@ -58,6 +60,13 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async get(keyHash: string, now: number): Promise<SessionRecord | null> {
+    // Every authenticated request comes through here: on SQLite, one statement prepared once and run
+    // synchronously beats building and preparing the query anew each time.
+    if (this.handle.sqlite) {
+      this.getStatement ??= this.handle.sqlite.prepare('SELECT * FROM portcullis_session WHERE key_hash = ? AND expires_at > ?');
+      const row = this.getStatement.get(keyHash, now) as Selectable<SessionTable> | undefined;
+      return row ? fromRow(row) : null;
+    }
     const row = await this.db
       .selectFrom('portcullis_session')
       .selectAll()

@@ -1,4 +1,5 @@
 import { sql, type Selectable } from 'kysely';
+import type { Statement } from 'better-sqlite3';
 import type { CustomFieldSpec, LoginFieldSpec } from '../config.js';
 import type { DatabaseHandle } from '../db/connect.js';
 import type { UserTable } from '../db/schema.js';
@@ -27,6 +28,7 @@ const FLAGS = ['is_active', 'is_staff', 'is_superuser'] as const;
 
 export class UserManager {
   private readonly customNames: string[];
+  private byIdStatement: Statement | undefined;
 
   constructor(
     private readonly handle: DatabaseHandle,
@@ -183,6 +185,12 @@ export class UserManager {
 
   async getById(id: number): Promise<User | null> {
     if (!Number.isSafeInteger(id)) return null;
+    // The per-request lookup behind every session: prepared once on SQLite (see SqlSessionStore.get).
+    if (this.handle.sqlite) {
+      this.byIdStatement ??= this.handle.sqlite.prepare('SELECT * FROM auth_user WHERE id = ?');
+      const row = this.byIdStatement.get(id) as Selectable<UserTable> | undefined;
+      return row ? this.fromRow(row) : null;
+    }
     const row = await this.db.selectFrom('auth_user').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? this.fromRow(row) : null;
   }
