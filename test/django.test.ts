@@ -54,6 +54,8 @@ function open(options: CreateOptions = {}): Promise<Portcullis> {
 }
 
 before(() => {
+  const check = spawnSync(PYTHON, ['-c', 'import django, argon2, bcrypt'], { encoding: 'utf8' });
+  if (check.status !== 0) throw new Error(`these tests run real Django: apt-get install python3-django python3-argon2 python3-bcrypt (${PYTHON}: ${check.stderr || check.error})`);
   dir = mkdtempSync(join(tmpdir(), 'portcullis-django-'));
   djangoDb = join(dir, 'django.sqlite3');
   portcullisDb = join(dir, 'portcullis.sqlite3');
