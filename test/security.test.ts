@@ -200,6 +200,7 @@ describe('security headers', () => {
       assert.equal(res.headers.get('referrer-policy'), 'same-origin');
       assert.equal(res.headers.get('x-frame-options'), 'DENY');
       assert.equal(res.headers.get('cache-control'), 'no-store');
+      assert.match(res.headers.get('content-security-policy') ?? '', /object-src 'none'.*frame-ancestors 'none'/);
     }
   });
 
@@ -209,6 +210,7 @@ describe('security headers', () => {
     assert.match(res.headers.get('content-type') ?? '', /text\/html/);
     const csp = res.headers.get('content-security-policy') ?? '';
     assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'|frame-ancestors/);
     assert.equal(res.headers.get('x-frame-options'), 'DENY');
   });
 

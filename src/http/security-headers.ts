@@ -18,6 +18,8 @@ export function pageCsp(nonce?: string): string {
   ].join('; ');
 }
 
+const API_CSP = "default-src 'none'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
+
 /** For a page handler that wants its own CSP (with a nonce) instead of the default one. */
 export function setPageSecurityHeaders(reply: FastifyReply, nonce?: string): void {
   reply.header('Content-Security-Policy', pageCsp(nonce));
@@ -37,6 +39,9 @@ export function applySecurityHeaders(request: FastifyRequest, reply: FastifyRepl
   if (type.startsWith('text/html')) {
     if (!reply.hasHeader('content-security-policy')) reply.header('Content-Security-Policy', pageCsp());
     reply.header('Cross-Origin-Opener-Policy', 'same-origin');
+  } else if (!reply.hasHeader('content-security-policy')) {
+    // ASVS 3.4.3/3.4.6: every answer has a CSP; JSON never needs to load or be framed by anything.
+    reply.header('Content-Security-Policy', API_CSP);
   }
   const setsCookie = reply.hasHeader('set-cookie');
   const carriesCredential = request.headers.authorization !== undefined || request.headers.cookie !== undefined;
