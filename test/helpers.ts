@@ -11,6 +11,7 @@ import pg from 'pg';
  * their own, created here and dropped afterwards; otherwise on a SQLite file.
  */
 async function testDatabase(dir: string): Promise<{ url: string; drop(): Promise<void> }> {
+  if (process.env.PORTCULLIS_TEST_DATABASE === 'mysql') return mysqlDatabase();
   if (process.env.PORTCULLIS_TEST_DATABASE !== 'postgres') return { url: `sqlite:${join(dir, 'test.sqlite3')}`, drop: async () => {} };
   const admin = process.env.PORTCULLIS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = `portcullis_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -53,6 +54,22 @@ function testSessionStore(): { options: CreateOptions; cleanup(): Promise<void> 
       redis.disconnect();
     },
   };
+}
+
+/** PORTCULLIS_TEST_DATABASE=mysql: a throwaway database on the MySQL/MariaDB at PORTCULLIS_TEST_MYSQL_URL. */
+async function mysqlDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = process.env.PORTCULLIS_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+  const name = `portcullis_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const mysql = await import('mysql2/promise');
+  const run = async (statement: string) => {
+    const conn = await mysql.createConnection({ uri: admin });
+    await conn.query(statement);
+    await conn.end();
+  };
+  await run(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  const url = new URL(admin);
+  url.pathname = '/' + name;
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name}`) };
 }
 
 export interface TestServer {

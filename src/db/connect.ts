@@ -1,9 +1,10 @@
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely';
+import { createPool as createMysqlPool } from 'mysql2';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Database } from './schema.js';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type Dialect = 'sqlite' | 'postgres' | 'mysql';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
@@ -40,6 +41,13 @@ export function connectDatabase(url: string): DatabaseHandle {
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect: 'postgres', sqlite: null, close: () => db.destroy() };
+  }
+  if (url.startsWith('mysql:')) {
+    // BIGINT epoch milliseconds come back as numbers; they stay far below 2^53.
+    const pool = createMysqlPool({ uri: url, supportBigNumbers: true, bigNumberStrings: false, connectionLimit: 10, connectTimeout: 5000, charset: 'utf8mb4' });
+    pool.on('connection', (conn) => conn.on('error', () => {}));
+    const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
+    return { db, dialect: 'mysql', sqlite: null, close: () => db.destroy() };
   }
   throw new Error(`unsupported database URL scheme: ${url.split(':')[0]}`);
 }

@@ -88,7 +88,7 @@ export class SqlSessionStore implements SessionStore {
   async patchData(keyHash: string, patch: DataPatch): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       let query = trx.selectFrom('portcullis_session').select('data').where('key_hash', '=', keyHash);
-      if (this.handle.dialect === 'postgres') query = query.forUpdate();
+      if (this.handle.dialect !== 'sqlite') query = query.forUpdate();
       const row = await query.executeTakeFirst();
       if (!row) return;
       const data = applyPatch(JSON.parse(row.data) as SessionData, patch);

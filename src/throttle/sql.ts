@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DatabaseHandle } from '../db/connect.js';
 import { applyConsume, type ConsumeResult, type ConsumeRule, type CounterState, type ThrottleStore } from './base.js';
 
@@ -15,13 +16,15 @@ export class SqlThrottleStore implements ThrottleStore {
   async consume(key: string, rule: ConsumeRule, now: number): Promise<ConsumeResult> {
     const { db, dialect } = this.handle;
     const result = await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('portcullis_throttle')
-        .values({ key, count: 0, blocked_until: 0, expires_at: 0 })
-        .onConflict((oc) => oc.column('key').doNothing())
-        .execute();
+      const seed = trx.insertInto('portcullis_throttle').values({ key, count: 0, blocked_until: 0, expires_at: 0 });
+      // On MySQL the no-op update takes the row's exclusive lock at once; INSERT IGNORE would take a
+      // shared one and deadlock with a concurrent attempt on the same key.
+      await (dialect === 'mysql'
+        ? seed.onDuplicateKeyUpdate({ key: sql.ref('key') })
+        : seed.onConflict((oc) => oc.column('key').doNothing())
+      ).execute();
       let query = trx.selectFrom('portcullis_throttle').selectAll().where('key', '=', key);
-      if (dialect === 'postgres') query = query.forUpdate();
+      if (dialect !== 'sqlite') query = query.forUpdate();
       const row = await query.executeTakeFirstOrThrow();
       const state = row.expires_at > now ? { count: Number(row.count), blockedUntil: Number(row.blocked_until) } : null;
       const { result, expiresAt } = applyConsume(state, rule, now);

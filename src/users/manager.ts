@@ -3,6 +3,7 @@ import type { Statement } from 'better-sqlite3';
 import type { CustomFieldSpec, LoginFieldSpec } from '../config.js';
 import type { DatabaseHandle } from '../db/connect.js';
 import type { UserTable } from '../db/schema.js';
+import { insertReturningId } from '../db/portable.js';
 import type { Insertable, Updateable } from 'kysely';
 import { ApiError, validationError, type FieldErrors } from '../errors.js';
 import { MAX_PASSWORD_LENGTH, type PasswordHashers } from '../passwords/index.js';
@@ -158,8 +159,7 @@ export class UserManager {
       ...profile,
     } as Insertable<UserTable>;
     try {
-      const inserted = await this.db.insertInto('auth_user').values(row).returning('id').executeTakeFirstOrThrow();
-      return (await this.getById(Number(inserted.id)))!;
+      return (await this.getById(await insertReturningId(this.handle, 'auth_user', row)))!;
     } catch (err) {
       throw this.conflictFrom(err, profile);
     }
@@ -297,9 +297,10 @@ export class UserManager {
     let query = this.db.selectFrom('auth_user');
     const search = options.search?.trim();
     if (search) {
-      const like = `%${search.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+      // '!' as the LIKE escape: a backslash means something else inside MySQL string literals.
+      const like = `%${search.replace(/[!%_]/g, (c) => '!' + c)}%`;
       query = query.where((eb) =>
-        eb.or(['username', 'email', 'first_name', 'last_name'].map((f) => eb(sql`lower(${sql.ref(f)})`, 'like', sql`lower(${like}) escape '\\'`))),
+        eb.or(['username', 'email', 'first_name', 'last_name'].map((f) => eb(sql`lower(${sql.ref(f)})`, 'like', sql`lower(${like}) escape '!'`))),
       );
     }
     const [{ count } = { count: 0 }] = await query.select((eb) => eb.fn.countAll<number>().as('count')).execute();

@@ -1,4 +1,5 @@
 import type { DatabaseHandle } from '../db/connect.js';
+import { insertIgnoringDuplicate, insertReturningId } from '../db/portable.js';
 import type { User } from './types.js';
 
 /**
@@ -21,28 +22,18 @@ export class Permissions {
       .where('codename', '=', codename)
       .executeTakeFirst();
     if (found) return Number(found.id);
-    const row = await this.db
-      .insertInto('auth_permission')
-      .values({ app_label, codename, name: label })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return Number(row.id);
+    return insertReturningId(this.handle, 'auth_permission', { app_label, codename, name: label });
   }
 
   async ensureGroup(name: string): Promise<number> {
     const found = await this.db.selectFrom('auth_group').select('id').where('name', '=', name).executeTakeFirst();
     if (found) return Number(found.id);
-    const row = await this.db.insertInto('auth_group').values({ name }).returning('id').executeTakeFirstOrThrow();
-    return Number(row.id);
+    return insertReturningId(this.handle, 'auth_group', { name });
   }
 
   async addUserToGroup(userId: number, group: string): Promise<void> {
     const group_id = await this.ensureGroup(group);
-    await this.db
-      .insertInto('auth_user_groups')
-      .values({ user_id: userId, group_id })
-      .onConflict((oc) => oc.columns(['user_id', 'group_id']).doNothing())
-      .execute();
+    await insertIgnoringDuplicate(this.handle, 'auth_user_groups', { user_id: userId, group_id }, ['user_id', 'group_id']);
   }
 
   async removeUserFromGroup(userId: number, group: string): Promise<void> {
@@ -61,11 +52,7 @@ export class Permissions {
 
   async grantToUser(userId: number, perm: string): Promise<void> {
     const permission_id = await this.ensurePermission(perm);
-    await this.db
-      .insertInto('auth_user_user_permissions')
-      .values({ user_id: userId, permission_id })
-      .onConflict((oc) => oc.columns(['user_id', 'permission_id']).doNothing())
-      .execute();
+    await insertIgnoringDuplicate(this.handle, 'auth_user_user_permissions', { user_id: userId, permission_id }, ['user_id', 'permission_id']);
   }
 
   async setUserPermissions(userId: number, perms: string[]): Promise<void> {
@@ -81,11 +68,7 @@ export class Permissions {
   async grantToGroup(group: string, perm: string): Promise<void> {
     const group_id = await this.ensureGroup(group);
     const permission_id = await this.ensurePermission(perm);
-    await this.db
-      .insertInto('auth_group_permissions')
-      .values({ group_id, permission_id })
-      .onConflict((oc) => oc.columns(['group_id', 'permission_id']).doNothing())
-      .execute();
+    await insertIgnoringDuplicate(this.handle, 'auth_group_permissions', { group_id, permission_id }, ['group_id', 'permission_id']);
   }
 
   async userGroups(userId: number): Promise<string[]> {

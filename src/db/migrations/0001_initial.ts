@@ -22,7 +22,9 @@ export const initial = (dialect: Dialect): Migration => ({
       .addColumn('date_joined', 'bigint', (c) => c.notNull())
       .execute();
     // One account per mailbox whatever the letter case; lookups compare the same lower-cased form.
-    await db.schema.createIndex('auth_user_email_uniq').on('auth_user').unique().expression(sql`lower(email)`).execute();
+    // MySQL/MariaDB compare case-insensitively already (and MariaDB has no expression indexes).
+    const emailIndex = db.schema.createIndex('auth_user_email_uniq').on('auth_user').unique();
+    await (dialect === 'mysql' ? emailIndex.column('email') : emailIndex.expression(sql`lower(email)`)).execute();
     await db.schema
       .createTable('auth_group')
       .addColumn('id', idType, id)
@@ -57,7 +59,7 @@ export const initial = (dialect: Dialect): Migration => ({
       .addColumn('user_id', 'integer')
       .addColumn('backend', 'varchar(100)')
       .addColumn('auth_hash', 'varchar(128)')
-      .addColumn('data', 'text', (c) => c.notNull())
+      .addColumn('data', dialect === 'mysql' ? sql`mediumtext` : 'text', (c) => c.notNull())
       .addColumn('created_at', 'bigint', (c) => c.notNull())
       .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
       .addColumn('expires_at', 'bigint', (c) => c.notNull())
