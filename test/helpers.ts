@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createPortcullis, type CreateOptions, type Portcullis } from '../src/portcullis.js';
 import { buildServer } from '../src/http/server.js';
-import pg from 'pg';
+import { createPgDatabase } from './instances.js';
 
 /**
  * With PORTCULLIS_TEST_DATABASE=postgres the same suites run on a throwaway PostgreSQL database of
@@ -13,23 +13,7 @@ import pg from 'pg';
 async function testDatabase(dir: string): Promise<{ url: string; drop(): Promise<void> }> {
   if (process.env.PORTCULLIS_TEST_DATABASE === 'mysql') return mysqlDatabase();
   if (process.env.PORTCULLIS_TEST_DATABASE !== 'postgres') return { url: `sqlite:${join(dir, 'test.sqlite3')}`, drop: async () => {} };
-  const admin = process.env.PORTCULLIS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = `portcullis_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  await client.query(`CREATE DATABASE ${name}`);
-  await client.end();
-  const url = new URL(admin);
-  url.pathname = '/' + name;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: admin });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return createPgDatabase();
 }
 
 /**
