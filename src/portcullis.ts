@@ -17,6 +17,7 @@ import { connectRedis, type RedisHandle } from './redis.js';
 import { createPasswordValidators, validatePassword, type PasswordValidator, type UserAttributes } from './validation/password.js';
 import { Sessions, type IssuedSession } from './sessions/manager.js';
 import { Tokens, type TokenPair } from './tokens/tokens.js';
+import { RedisRefreshTokenStore } from './tokens/refresh-store.js';
 import { DjangoMirroredUserManager, openDjangoSessionStore } from './django/mode.js';
 import { Throttle } from './throttle/throttle.js';
 import { SqlThrottleStore } from './throttle/sql.js';
@@ -174,7 +175,7 @@ export class Portcullis {
     const { userId, family } = await this.tokens.spend(refreshToken);
     const user = await this.users.getById(userId);
     if (!user || !user.is_active) {
-      await this.tokens.revokeFamily(family);
+      await this.tokens.revokeFamily(userId, family);
       return null;
     }
     return this.issueTokens(user, family);
@@ -275,12 +276,11 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
       sessionAge: config.sessionAge,
       idleTimeout: config.sessionIdleTimeout,
     });
-    const tokens = new Tokens(database, {
-      secret: config.secretKey,
-      issuer: config.tokenIssuer,
-      accessTokenAge: config.accessTokenAge,
-      refreshTokenAge: config.refreshTokenAge,
-    });
+    const tokens = new Tokens(
+      database,
+      { secret: config.secretKey, issuer: config.tokenIssuer, accessTokenAge: config.accessTokenAge, refreshTokenAge: config.refreshTokenAge },
+      redis ? new RedisRefreshTokenStore(redis, config.secretKey) : undefined,
+    );
     return new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, redis);
   } catch (err) {
     await redis?.close();

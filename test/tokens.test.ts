@@ -97,3 +97,17 @@ describe('tokens', () => {
     assert.equal((await fetch(server.url + '/api/auth/me', { headers: { authorization: `Bearer ${after.access_token}` } })).status, 200);
   });
 });
+
+describe('token state with the Redis session store', () => {
+  test('refresh tokens live in Redis beside the sessions, not in the database', async (t) => {
+    const { redis, database } = server.portcullis;
+    if (!redis) return t.diagnostic('SQL run: refresh tokens are in portcullis_refresh_token (covered above)');
+    const before = await database.db.selectFrom('portcullis_refresh_token').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const pair = await obtain();
+    const after = await database.db.selectFrom('portcullis_refresh_token').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    assert.equal(Number(after.n), Number(before.n));
+    const keys = await redis.client.keys(`${redis.prefix}*:rt:*`);
+    assert.ok(keys.length >= 1);
+    assert.ok(!keys.some((k) => k.includes(pair.refresh_token)), 'only hashes are stored');
+  });
+});

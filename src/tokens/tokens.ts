@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey } from 'jose';
 import type { DatabaseHandle } from '../db/connect.js';
 import type { User } from '../users/types.js';
 import { SigningKeys, TOKEN_ALG } from './signing-keys.js';
+import { SqlRefreshTokenStore, type RefreshTokenStore } from './refresh-store.js';
 
 export interface TokenOptions {
   secret: string;
@@ -34,7 +35,6 @@ export class RefreshError extends Error {
   }
 }
 
-const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /**
  * Stateless access tokens (EdDSA JWTs any service can verify from the JWKS) beside stateful refresh
@@ -45,14 +45,12 @@ export class Tokens {
   private readonly verifyKeys = new Map<string, CryptoKey>();
 
   constructor(
-    private readonly handle: DatabaseHandle,
+    handle: DatabaseHandle,
     private readonly options: TokenOptions,
+    /** Refresh tokens: in the database, or in Redis beside the sessions. */
+    private readonly store: RefreshTokenStore = new SqlRefreshTokenStore(handle),
   ) {
     this.keys = new SigningKeys(handle, options.secret, options.accessTokenAge * 1000);
-  }
-
-  private get db() {
-    return this.handle.db;
   }
 
   async issue(user: User, authHash: string, family?: string, now = Date.now()): Promise<TokenPair> {
@@ -65,19 +63,15 @@ export class Tokens {
       .setExpirationTime(Math.floor(now / 1000) + this.options.accessTokenAge)
       .setJti(randomBytes(12).toString('base64url'))
       .sign(key.privateKey);
-    const refresh = randomBytes(32).toString('base64url');
-    await this.db
-      .insertInto('portcullis_refresh_token')
-      .values({
-        token_hash: hashToken(refresh),
-        family_id: family ?? randomBytes(12).toString('base64url'),
-        user_id: user.id,
-        created_at: now,
-        expires_at: now + this.options.refreshTokenAge * 1000,
-        used_at: null,
-        revoked_at: null,
-      })
-      .execute();
+    const refresh = this.store.generate(user.id);
+    await this.store.insert(refresh, {
+      family: family ?? randomBytes(12).toString('base64url'),
+      userId: user.id,
+      createdAt: now,
+      expiresAt: now + this.options.refreshTokenAge * 1000,
+      usedAt: null,
+      revokedAt: null,
+    });
     return { access_token: access, refresh_token: refresh, token_type: 'Bearer', expires_in: this.options.accessTokenAge };
   }
 
@@ -107,46 +101,38 @@ export class Tokens {
    * conditional update, so two concurrent refreshes with one token cannot both succeed.
    */
   async spend(refreshToken: string, now = Date.now()): Promise<{ userId: number; family: string }> {
-    const hash = hashToken(refreshToken);
-    const row = await this.db.selectFrom('portcullis_refresh_token').selectAll().where('token_hash', '=', hash).executeTakeFirst();
-    if (!row) throw new RefreshError('unknown');
-    if (row.revoked_at !== null) throw new RefreshError('revoked');
-    if (row.used_at !== null) {
-      await this.revokeFamily(row.family_id, now);
+    const record = await this.store.get(refreshToken);
+    if (!record) throw new RefreshError('unknown');
+    if (record.revokedAt !== null) throw new RefreshError('revoked');
+    if (record.usedAt !== null) {
+      await this.store.revokeFamily(record.userId, record.family, now);
       throw new RefreshError('reused');
     }
-    if (Number(row.expires_at) <= now) throw new RefreshError('expired');
-    const spent = await this.db
-      .updateTable('portcullis_refresh_token')
-      .set({ used_at: now })
-      .where('token_hash', '=', hash)
-      .where('used_at', 'is', null)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(spent.numUpdatedRows) !== 1) {
-      await this.revokeFamily(row.family_id, now);
+    if (record.expiresAt <= now) throw new RefreshError('expired');
+    // Two refreshes racing with one token: only one spend succeeds, the other is a reuse.
+    if (!(await this.store.spend(refreshToken, now))) {
+      await this.store.revokeFamily(record.userId, record.family, now);
       throw new RefreshError('reused');
     }
-    return { userId: Number(row.user_id), family: row.family_id };
+    return { userId: record.userId, family: record.family };
   }
 
-  async revokeFamily(family: string, now = Date.now()): Promise<void> {
-    await this.db.updateTable('portcullis_refresh_token').set({ revoked_at: now }).where('family_id', '=', family).where('revoked_at', 'is', null).execute();
+  async revokeFamily(userId: number, family: string, now = Date.now()): Promise<void> {
+    await this.store.revokeFamily(userId, family, now);
   }
 
   /** Revokes the family of this refresh token; unknown tokens are ignored (revocation is idempotent). */
   async revoke(refreshToken: string, now = Date.now()): Promise<void> {
-    const row = await this.db.selectFrom('portcullis_refresh_token').select('family_id').where('token_hash', '=', hashToken(refreshToken)).executeTakeFirst();
-    if (row) await this.revokeFamily(row.family_id, now);
+    const record = await this.store.get(refreshToken);
+    if (record) await this.store.revokeFamily(record.userId, record.family, now);
   }
 
   async revokeForUser(userId: number, now = Date.now()): Promise<void> {
-    await this.db.updateTable('portcullis_refresh_token').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+    await this.store.revokeForUser(userId, now);
   }
 
   /** Drops refresh tokens long past expiry (clearsessions). */
-  async clearExpired(now = Date.now()): Promise<number> {
-    const result = await this.db.deleteFrom('portcullis_refresh_token').where('expires_at', '<=', now).executeTakeFirst();
-    return Number(result.numDeletedRows);
+  clearExpired(now = Date.now()): Promise<number> {
+    return this.store.clearExpired(now);
   }
 }
