@@ -43,6 +43,7 @@ export class RefreshError extends Error {
 export class Tokens {
   readonly keys: SigningKeys;
   private readonly verifyKeys = new Map<string, CryptoKey>();
+  private readonly verified = new Map<string, AccessClaims>();
 
   constructor(
     handle: DatabaseHandle,
@@ -76,7 +77,23 @@ export class Tokens {
   }
 
   /** The claims of a valid access token, or null for anything forged, expired or malformed. */
-  async verifyAccess(token: string): Promise<AccessClaims | null> {
+  async verifyAccess(token: string, now = Date.now()): Promise<AccessClaims | null> {
+    // A token is immutable: once its signature checked out, only its expiry can change the answer.
+    // Revocation does not depend on this cache: every use still re-reads the user (active, same password).
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.expiresAt > now) return known;
+      this.verified.delete(token);
+    }
+    const claims = await this.verifySignature(token);
+    if (claims) {
+      if (this.verified.size >= 10_000) this.verified.clear();
+      this.verified.set(token, claims);
+    }
+    return claims;
+  }
+
+  private async verifySignature(token: string): Promise<AccessClaims | null> {
     try {
       const { kid } = decodeProtectedHeader(token);
       if (typeof kid !== 'string') return null;
