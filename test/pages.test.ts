@@ -424,3 +424,13 @@ describe('admin pages', () => {
     assert.equal((await jack.get('/account')).res.status, 303);
   });
 });
+
+describe('throttling on the login page', () => {
+  test('the page login counts failures like the API: past the limit it answers 429', async () => {
+    await server.portcullis.users.createUser({ username: 'pagebrute', password: PASSWORD });
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await new Browser().submit('/login', '/login', { username: 'pagebrute', password: `guess ${i}` })).res.status);
+    assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
+    assert.equal(statuses.at(-1), 429);
+  });
+});

@@ -8,6 +8,7 @@ import { checkFormToken, rotateFormToken } from '../csrf.js';
 import { formErrors, noticeOf, pageContext, redirect, safeNext, sendPage, type FormBody } from '../context.js';
 import type { FormErrors } from '../forms.js';
 import { loginPage, registerPage } from '../views/auth.js';
+import { guarded } from '../../throttle/throttle.js';
 
 type Query = { next?: string; done?: string; n?: string };
 
@@ -42,7 +43,10 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
       throw err;
     }
     const info = requestInfo(request);
-    const found = username.includes('\0') ? null : await portcullis.authenticate({ username, password }, info);
+    // The same guessing limits as the API's login: the page is not a way around them.
+    const found = username.includes('\0')
+      ? null
+      : await guarded(portcullis.throttle, request.ip, username, () => portcullis.authenticate({ username, password }, info));
     if (!found) {
       // The same words whichever of the two was wrong, shown beside the password the user retypes.
       errors.password = [errorMessage('invalid_credentials', ctx.locale)];
