@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Portcullis } from '../src/portcullis.js';
 
 /** Shared by server.ts (the seeded user) and hasher.ts (the baseline hashes the same password). */
@@ -18,6 +19,8 @@ export interface Sample {
   /** Connection errors and timeouts; like non2xx, any of these fails the figure. */
   errors: number;
   total: number;
+  /** A figure that runs a second load alongside (logins during the /me storm): that load's rate. */
+  alongsideRps?: number;
 }
 
 /**
@@ -28,7 +31,34 @@ export interface Sample {
 export async function benchPortcullis(dataDir: string): Promise<Portcullis> {
   // Imported on demand: run.ts and the bare server use this module without loading portcullis at all.
   const { createPortcullis } = await import('../src/portcullis.js');
-  return createPortcullis({ cwd: dataDir, env: process.env, dataDir, secretKey: SECRET_KEY });
+  return createPortcullis({
+    cwd: dataDir,
+    env: process.env,
+    dataDir,
+    secretKey: SECRET_KEY,
+    // The counters still run on every login (their cost is part of the figure); the limits are only
+    // raised so that many parallel correct logins from 127.0.0.1 are never answered 429.
+    throttle: { perClient: 1e9, perIp: 1e9, perAccount: 1e9, hardCeiling: 1e9 },
+  });
+}
+
+/**
+ * Seeded users and sessions (scripts/bench-seed.ts): user i (1-based) is `seed<i>` with the bench
+ * password, and session i belongs to user ((i - 1) mod users) + 1. Session keys are derived from a
+ * per-run salt, so the bench can send the cookie of any seeded session without keeping a million keys.
+ * PostgreSQL computes the same key in SQL (see the seed script); the two must stay in step.
+ */
+export const seedUsername = (i: number) => `seed${i}`;
+export function seedSessionKey(salt: string, i: number): string {
+  return createHash('sha256').update(`${salt}:${i}`).digest('base64url');
+}
+
+/** What scripts/bench-seed.ts is asked to do (one JSON argument). */
+export interface SeedSpec {
+  dataDir: string;
+  users: number;
+  sessions: number;
+  salt: string;
 }
 
 /** Nearest-rank percentile of already-collected values (hasher.ts has no histogram library). */

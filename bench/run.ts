@@ -2,16 +2,26 @@
  * `npm run bench`: each figure is a throughput ratio of portcullis against a baseline measured in the
  * same run on the same machine, so the targets mean the same thing on a laptop and on a CI box.
  * Servers, load generator and hasher baseline each run in a child process of their own.
- * Writes bench/results/latest.json and latest.svg; the exit code is 1 when any figure fails.
+ * Writes bench/results/latest.json and latest.svg (BENCH_OUT=name for another name) and prints the
+ * table as text and as markdown for the README; the exit code is 1 when any figure fails.
+ *
+ * Settings (environment): BENCH_ONLY=id,id runs a subset; BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP,
+ * BENCH_CONNECTIONS shorten or lengthen rounds; BENCH_SCALE=1 adds the 1,000,000-user figures
+ * (BENCH_SCALE_USERS to try a smaller million); BENCH_MEMORY_SESSIONS (default 100,000);
+ * BENCH_PG_URL and BENCH_REDIS_URL name the servers that throwaway databases and key prefixes go on.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { barChart } from './chart.js';
-import { BENCH_USER, median, type Sample } from './common.js';
+import { BENCH_USER, median, seedSessionKey, seedUsername, type Sample, type SeedSpec } from './common.js';
 import type { LoadSpec } from './load.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -25,6 +35,20 @@ const DURATION = num('BENCH_DURATION', 4);
 const ROUNDS = num('BENCH_ROUNDS', 5);
 /** Enough keep-alive connections to keep a 2-core server busy without measuring queueing. */
 const HTTP_CONNECTIONS = num('BENCH_CONNECTIONS', 10);
+/** Parallel logins: twice the cores, as a busy login endpoint would see (and the hasher baseline gets). */
+const LOGIN_PARALLEL = CORES * 2;
+/** The scale figures seed a million users and sessions per database: minutes, so off by default. */
+const SCALE = process.env.BENCH_SCALE === '1';
+const SCALE_USERS = num('BENCH_SCALE_USERS', 1_000_000);
+const SCALE_BASE = 1_000;
+/** How many distinct seeded sessions (and users) the scale figures spread their requests over. */
+const SCALE_SAMPLE = 1_000;
+const MEMORY_SESSIONS = num('BENCH_MEMORY_SESSIONS', 100_000);
+const MEMORY_BASE = 1_000;
+const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const OUT = process.env.BENCH_OUT ?? 'latest';
+if (!/^[A-Za-z0-9_.-]+$/.test(OUT)) throw new Error('BENCH_OUT: a file name without folder, e.g. quick');
 
 // ---------------------------------------------------------------- child processes
 
@@ -40,8 +64,9 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** Every child still running, so an interrupted bench does not leave servers listening behind it. */
 const children = new Set<ChildProcess>();
 
+/** Runs a TypeScript file of this repo (`bench/load.ts`, `scripts/bench-seed.ts`) in a child process. */
 function nodeTs(script: string, args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', script), ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -51,8 +76,8 @@ function nodeTs(script: string, args: string[], env: NodeJS.ProcessEnv) {
   return child;
 }
 
-/** Runs load.ts or hasher.ts once and returns the Sample it prints. */
-function runSample(script: string, arg: unknown, env = childEnv()): Promise<Sample> {
+/** Runs a script once and returns the JSON line it prints last (a Sample for load.ts and hasher.ts). */
+function runJson<T = Sample>(script: string, arg: unknown, env = childEnv()): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = nodeTs(script, [JSON.stringify(arg)], env);
     let out = '';
@@ -62,7 +87,7 @@ function runSample(script: string, arg: unknown, env = childEnv()): Promise<Samp
       const line = out.trim().split('\n').pop() ?? '';
       if (code !== 0) return reject(new Error(`${script} exited with ${code}`));
       try {
-        resolve(JSON.parse(line) as Sample);
+        resolve(JSON.parse(line) as T);
       } catch {
         reject(new Error(`${script} printed no result: ${out.slice(0, 200)}`));
       }
@@ -77,7 +102,7 @@ interface RunningServer {
 
 /** Spawns server.ts and waits for its `READY <port>` line. */
 function startServer(mode: 'portcullis' | 'bare', args: string[], env: NodeJS.ProcessEnv): Promise<RunningServer> {
-  const child = nodeTs('server.ts', [mode, '0', ...args], env);
+  const child = nodeTs('bench/server.ts', [mode, '0', ...args], env);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const close = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -110,12 +135,75 @@ function tempDir(): string {
 function removeTempDirs(): void {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
+
+/**
+ * Throwaway PostgreSQL databases and Redis prefixes still to be removed. Each is removed when its
+ * figure ends, and whatever is left (Ctrl-C, a crash) at exit; nothing else on those servers is touched.
+ */
+const resources = new Set<() => Promise<void>>();
+function track(remove: () => Promise<void>): () => Promise<void> {
+  const once = async () => {
+    if (!resources.delete(once)) return;
+    await remove();
+  };
+  resources.add(once);
+  return once;
+}
+async function releaseAll(): Promise<void> {
+  for (const remove of [...resources].reverse()) await remove().catch((err: Error) => log(`clean-up failed: ${err.message}`));
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     for (const child of children) child.kill('SIGKILL');
     removeTempDirs();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    // Servers are gone, so the databases can be dropped; give it a few seconds at most.
+    void Promise.race([releaseAll(), sleep(10_000)]).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   });
+}
+
+let resourceSeq = 0;
+
+/** `CREATE DATABASE bench_<pid>_<n>` on the shared PostgreSQL; dropped when `defer`'s figure ends. */
+async function pgDatabase(defer: (fn: () => Promise<void>) => void): Promise<string> {
+  const name = `bench_${process.pid}_${++resourceSeq}`;
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  // FORCE: a server killed mid-figure may leave a connection behind; the database is ours alone.
+  defer(track(() => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)));
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
+/** A Redis key prefix `bench:<pid>:<n>:` of this run alone; its keys are deleted when the figure ends. */
+function redisPrefix(defer: (fn: () => Promise<void>) => void): string {
+  const prefix = `bench:${process.pid}:${++resourceSeq}:`;
+  defer(
+    track(async () => {
+      const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await redis.connect();
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length) await redis.unlink(...keys);
+        } while (cursor !== '0');
+      } finally {
+        redis.disconnect();
+      }
+    }),
+  );
+  return prefix;
 }
 
 // ---------------------------------------------------------------- figures
@@ -131,6 +219,14 @@ interface Figure {
   id: string;
   title: string;
   target: number;
+  /** What a side's `rps` holds when it is not requests per second (the memory figure: peak RSS in KiB). */
+  unit?: 'KiB';
+  /** The figure passes when the ratio is at most the target (memory), not at least. */
+  lowerIsBetter?: boolean;
+  /** Rounds for this figure when one round is long and barely noisy (BENCH_ROUNDS caps it). */
+  rounds?: number;
+  /** Off unless BENCH_SCALE=1 (or named in BENCH_ONLY). */
+  scale?: boolean;
   /** Starts what the figure needs; `defer` registers clean-up that runs however the figure ends. */
   prepare(defer: (fn: () => Promise<void>) => void): Promise<{ subject: Side; baseline: Side }>;
 }
@@ -138,72 +234,313 @@ interface Figure {
 function httpSide(label: string, spec: Omit<LoadSpec, 'duration'>): Side {
   return {
     label,
-    warmup: () => runSample('load.ts', { ...spec, duration: WARMUP }),
-    round: () => runSample('load.ts', { ...spec, duration: DURATION }),
+    warmup: () => runJson('bench/load.ts', { ...spec, duration: WARMUP }),
+    round: () => runJson('bench/load.ts', { ...spec, duration: DURATION }),
   };
 }
 
-/** A portcullis server on a fresh SQLite file; `env` lets later figures pick other stores. */
-async function portcullisServer(defer: (fn: () => Promise<void>) => void, env: Record<string, string> = {}): Promise<RunningServer> {
-  const server = await startServer('portcullis', [], childEnv({ PORTCULLIS_DATA_DIR: tempDir(), ...env }));
+/** A portcullis server on a fresh SQLite file unless `env` picks another database or session store. */
+async function portcullisServer(defer: (fn: () => Promise<void>) => void, env: Record<string, string> = {}, dataDir = tempDir()): Promise<RunningServer> {
+  const server = await startServer('portcullis', [], childEnv({ PORTCULLIS_DATA_DIR: dataDir, ...env }));
   defer(server.close);
   return server;
 }
 
 const LOGIN_BODY = JSON.stringify(BENCH_USER);
+const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** Logs in as a client would (JSON, no Origin header) and returns the `Cookie` header to send. */
 async function sessionCookie(origin: string): Promise<string> {
-  const res = await fetch(`${origin}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: LOGIN_BODY });
+  const res = await fetch(`${origin}/api/auth/login`, { method: 'POST', headers: JSON_HEADERS, body: LOGIN_BODY });
   if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
   const cookie = res.headers.getSetCookie().find((c) => c.startsWith('sessionid='));
   if (!cookie) throw new Error('login set no sessionid cookie');
   return cookie.split(';')[0]!;
 }
 
-const FIGURES: Figure[] = [
-  {
-    id: 'me-sqlite',
-    title: 'GET /api/auth/me (cookie, SQLite sessions) vs bare Fastify',
-    target: 0.6,
+/** An access token from POST /api/auth/token, as a service would get one; returns the header to send. */
+async function bearerHeader(origin: string): Promise<string> {
+  const res = await fetch(`${origin}/api/auth/token`, { method: 'POST', headers: JSON_HEADERS, body: LOGIN_BODY });
+  if (res.status !== 200) throw new Error(`/api/auth/token answered ${res.status}: ${await res.text()}`);
+  const { access_token } = (await res.json()) as { access_token?: string };
+  if (!access_token) throw new Error('/api/auth/token gave no access_token');
+  return `Bearer ${access_token}`;
+}
+
+/** GET /me once with these headers; it must answer 200, and its body is what the bare baseline serves. */
+async function meBody(origin: string, headers: Record<string, string>): Promise<string> {
+  const me = await fetch(`${origin}/api/auth/me`, { headers });
+  if (me.status !== 200) throw new Error(`/me answered ${me.status}: ${await me.text()}`);
+  return me.text();
+}
+
+/**
+ * GET /api/auth/me on a portcullis configured by `env`, against a bare Fastify route answering the same
+ * JSON. `auth` turns a running server into the headers that authenticate (a session cookie by default).
+ */
+function meFigure(
+  id: string,
+  title: string,
+  target: number,
+  env: (defer: (fn: () => Promise<void>) => void) => Promise<Record<string, string>>,
+  auth: (origin: string) => Promise<Record<string, string>> = async (origin) => ({ cookie: await sessionCookie(origin) }),
+): Figure {
+  return {
+    id,
+    title,
+    target,
     async prepare(defer) {
-      const server = await portcullisServer(defer);
-      const cookie = await sessionCookie(server.origin);
-      const me = await fetch(`${server.origin}/api/auth/me`, { headers: { cookie } });
-      if (me.status !== 200) throw new Error(`/me answered ${me.status}`);
+      const server = await portcullisServer(defer, await env(defer));
+      const headers = await auth(server.origin);
       // The baseline serves the very body /me gave, so both sides send the same bytes of JSON.
-      const bare = await startServer('bare', [await me.text()], childEnv());
+      const bare = await startServer('bare', [await meBody(server.origin, headers)], childEnv());
       defer(bare.close);
       return {
-        subject: httpSide('portcullis /me', { url: `${server.origin}/api/auth/me`, headers: { cookie }, connections: HTTP_CONNECTIONS }),
+        subject: httpSide('portcullis /me', { url: `${server.origin}/api/auth/me`, headers, connections: HTTP_CONNECTIONS }),
         baseline: httpSide('bare route', { url: `${bare.origin}/api/auth/me`, connections: HTTP_CONNECTIONS }),
       };
     },
-  },
+  };
+}
+
+/** Fills a database through scripts/bench-seed.ts (before its server starts) and logs how long it took. */
+async function seed(spec: SeedSpec, env: Record<string, string> = {}): Promise<void> {
+  const t = performance.now();
+  await runJson<{ seconds: number }>('scripts/bench-seed.ts', spec, childEnv(env));
+  log(`  seeded ${spec.users.toLocaleString('en')} users and ${spec.sessions.toLocaleString('en')} sessions in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
+
+/** Writes lines to a temporary file for load.ts `variants`. */
+function linesFile(lines: string[]): string {
+  const file = join(tempDir(), 'variants.txt');
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+/** `count` indexes spread evenly over 1..n, each at a random spot in its stretch (the whole table is hit). */
+function evenly(n: number, count: number): number[] {
+  if (count >= n) return Array.from({ length: n }, (_, i) => i + 1);
+  const step = n / count;
+  return Array.from({ length: count }, (_, k) => 1 + Math.floor(k * step + Math.random() * step));
+}
+
+const newSalt = () => randomBytes(9).toString('base64url');
+const cookieLines = (salt: string, indexes: number[]) => indexes.map((i) => `sessionid=${seedSessionKey(salt, i)}`);
+const loginLines = (indexes: number[]) => indexes.map((i) => JSON.stringify({ username: seedUsername(i), password: BENCH_USER.password }));
+
+/**
+ * One database per size, seeded once and shared by the /me and login scale figures of that dialect
+ * (seeding a million rows twice would double the longest part of the run).
+ */
+interface Seeded {
+  env: Record<string, string>;
+  dataDir: string;
+  salt: string;
+  size: number;
+}
+const seededCache = new Map<string, Promise<Seeded>>();
+function seeded(dialect: 'sqlite' | 'postgres', size: number): Promise<Seeded> {
+  const key = `${dialect}:${size}`;
+  const cached = seededCache.get(key);
+  if (cached) return cached;
+  const pending = (async (): Promise<Seeded> => {
+    // Kept to the end of the run: released by releaseAll() (PostgreSQL) and removeTempDirs() (SQLite).
+    const env: Record<string, string> = dialect === 'postgres' ? { PORTCULLIS_DATABASE_URL: await pgDatabase(() => {}) } : {};
+    const dataDir = tempDir();
+    const salt = newSalt();
+    await seed({ dataDir, users: size, sessions: size, salt }, env);
+    return { env, dataDir, salt, size };
+  })();
+  seededCache.set(key, pending);
+  return pending;
+}
+
+/** Two servers on the same kind of database, a million rows against a thousand. */
+async function scaleServers(dialect: 'sqlite' | 'postgres', defer: (fn: () => Promise<void>) => void) {
+  const big = await seeded(dialect, SCALE_USERS);
+  const small = await seeded(dialect, SCALE_BASE);
+  return {
+    big,
+    small,
+    bigServer: await portcullisServer(defer, big.env, big.dataDir),
+    smallServer: await portcullisServer(defer, small.env, small.dataDir),
+  };
+}
+
+function scaleMeFigure(dialect: 'sqlite' | 'postgres'): Figure {
+  return {
+    id: `scale-me-${dialect}`,
+    title: `GET /api/auth/me with ${SCALE_USERS.toLocaleString('en')} users and sessions stored vs ${SCALE_BASE.toLocaleString('en')} (${dialect})`,
+    target: 0.8,
+    scale: true,
+    async prepare(defer) {
+      const { big, small, bigServer, smallServer } = await scaleServers(dialect, defer);
+      // Requests go round SCALE_SAMPLE distinct seeded sessions spread over the whole table, so the
+      // big side cannot keep serving one cached row; the small side uses every session it has.
+      const bigCookies = cookieLines(big.salt, evenly(big.size, SCALE_SAMPLE));
+      const smallCookies = cookieLines(small.salt, evenly(small.size, SCALE_SAMPLE));
+      for (const [server, cookie] of [[bigServer, bigCookies[0]!], [smallServer, smallCookies[0]!]] as const) await meBody(server.origin, { cookie });
+      return {
+        subject: httpSide(`/me, ${big.size.toLocaleString('en')} sessions`, {
+          url: `${bigServer.origin}/api/auth/me`,
+          connections: HTTP_CONNECTIONS,
+          variants: { file: linesFile(bigCookies), as: 'cookie' },
+        }),
+        baseline: httpSide(`/me, ${small.size.toLocaleString('en')} sessions`, {
+          url: `${smallServer.origin}/api/auth/me`,
+          connections: HTTP_CONNECTIONS,
+          variants: { file: linesFile(smallCookies), as: 'cookie' },
+        }),
+      };
+    },
+  };
+}
+
+function scaleLoginFigure(dialect: 'sqlite' | 'postgres'): Figure {
+  return {
+    id: `scale-login-${dialect}`,
+    title: `POST /api/auth/login with ${SCALE_USERS.toLocaleString('en')} users and sessions stored vs ${SCALE_BASE.toLocaleString('en')} (${dialect})`,
+    target: 0.8,
+    scale: true,
+    async prepare(defer) {
+      const { big, small, bigServer, smallServer } = await scaleServers(dialect, defer);
+      const login = (server: RunningServer, size: number): Omit<LoadSpec, 'duration'> => ({
+        url: `${server.origin}/api/auth/login`,
+        method: 'POST',
+        headers: JSON_HEADERS,
+        connections: LOGIN_PARALLEL,
+        variants: { file: linesFile(loginLines(evenly(size, SCALE_SAMPLE))), as: 'body' },
+      });
+      return {
+        subject: httpSide(`login, ${big.size.toLocaleString('en')} users`, login(bigServer, big.size)),
+        baseline: httpSide(`login, ${small.size.toLocaleString('en')} users`, login(smallServer, small.size)),
+      };
+    },
+  };
+}
+
+/**
+ * One memory side: a fresh server on a database seeded with `n` users each with one session, then
+ * `requests` GET /me going round those sessions (each used requests / n times), then the server's
+ * peak RSS. Both sides send the same number of requests, so the ratio shows what distinct sessions
+ * cost, not what more traffic costs. `rps` of the Sample holds the peak RSS (KiB).
+ */
+function memorySide(label: string, n: number, requests: number): Side {
+  return {
+    label,
+    async round() {
+      const cleanups: Array<() => Promise<void>> = [];
+      try {
+        const dataDir = tempDir();
+        const salt = newSalt();
+        await seed({ dataDir, users: n, sessions: n, salt });
+        const server = await portcullisServer((fn) => cleanups.push(fn), {}, dataDir);
+        const s = await runJson('bench/load.ts', {
+          url: `${server.origin}/api/auth/me`,
+          connections: HTTP_CONNECTIONS,
+          duration: 3600,
+          amount: requests,
+          variants: { file: linesFile(cookieLines(salt, evenly(n, n))), as: 'cookie' },
+        } satisfies LoadSpec);
+        const res = await fetch(`${server.origin}/__bench/memory`);
+        const { maxRssKiB } = (await res.json()) as { maxRssKiB: number };
+        log(`    ${label}: ${s.total} requests at ${s.rps.toFixed(0)}/s, peak RSS ${(maxRssKiB / 1024).toFixed(1)} MiB`);
+        return { ...s, rps: maxRssKiB };
+      } finally {
+        for (const fn of cleanups.reverse()) await fn().catch(() => {});
+      }
+    },
+  };
+}
+
+const FIGURES: Figure[] = [
+  meFigure('me-sqlite', 'GET /api/auth/me (cookie, SQLite sessions) vs bare Fastify', 0.6, async () => ({})),
+  meFigure('me-postgres', 'GET /api/auth/me (cookie, PostgreSQL sessions) vs bare Fastify', 0.45, async (defer) => ({
+    PORTCULLIS_DATABASE_URL: await pgDatabase(defer),
+  })),
+  meFigure('me-redis', 'GET /api/auth/me (cookie, Redis sessions, SQLite users) vs bare Fastify', 0.45, async (defer) => ({
+    PORTCULLIS_SESSION_STORE: REDIS_URL,
+    PORTCULLIS_REDIS_PREFIX: redisPrefix(defer),
+  })),
+  meFigure(
+    'me-bearer',
+    'GET /api/auth/me (bearer access token, SQLite users) vs bare Fastify',
+    0.7,
+    // The default access token lives 300 s, less than a whole run of this figure.
+    async () => ({ PORTCULLIS_ACCESS_TOKEN_AGE: '3600' }),
+    async (origin) => ({ authorization: await bearerHeader(origin) }),
+  ),
   {
     id: 'login-sqlite',
     title: 'POST /api/auth/login (argon2id, SQLite) vs raw checkPassword',
     target: 0.9,
     async prepare(defer) {
       const server = await portcullisServer(defer);
-      // Both sides get the same parallelism: twice the cores, as a busy login endpoint would see.
-      const parallel = CORES * 2;
       return {
         subject: httpSide('portcullis login', {
           url: `${server.origin}/api/auth/login`,
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: JSON_HEADERS,
           body: LOGIN_BODY,
-          connections: parallel,
+          connections: LOGIN_PARALLEL,
         }),
         baseline: {
           label: 'hashers.checkPassword',
           // hasher.ts warms up inside its own process each round: a warm-up in another process is useless.
-          round: () => runSample('hasher.ts', { concurrency: parallel, duration: DURATION, warmup: 1 }),
+          round: () => runJson('bench/hasher.ts', { concurrency: LOGIN_PARALLEL, duration: DURATION, warmup: 1 }),
         },
       };
     },
   },
+  {
+    id: 'me-during-logins',
+    title: 'GET /api/auth/me while logins saturate the hasher vs /me alone (SQLite)',
+    target: 0.5,
+    async prepare(defer) {
+      const server = await portcullisServer(defer);
+      const headers = { cookie: await sessionCookie(server.origin) };
+      const me: Omit<LoadSpec, 'duration'> = { url: `${server.origin}/api/auth/me`, headers, connections: HTTP_CONNECTIONS };
+      const logins: Omit<LoadSpec, 'duration'> = {
+        url: `${server.origin}/api/auth/login`,
+        method: 'POST',
+        headers: JSON_HEADERS,
+        body: LOGIN_BODY,
+        connections: LOGIN_PARALLEL,
+      };
+      // The login load starts first and ends last, so the whole /me measurement runs inside the storm.
+      const storm = async (seconds: number): Promise<Sample> => {
+        const loginRun = runJson('bench/load.ts', { ...logins, duration: seconds + 2 } satisfies LoadSpec);
+        await sleep(1000);
+        const meRun = await runJson('bench/load.ts', { ...me, duration: seconds } satisfies LoadSpec);
+        const l = await loginRun;
+        log(`    logins alongside: ${l.rps.toFixed(1)}/s non-2xx ${l.non2xx} errors ${l.errors}`);
+        return { ...meRun, non2xx: meRun.non2xx + l.non2xx, errors: meRun.errors + l.errors, alongsideRps: l.rps };
+      };
+      return {
+        subject: { label: '/me during logins', warmup: () => storm(WARMUP), round: () => storm(DURATION) },
+        baseline: httpSide('/me alone', me),
+      };
+    },
+  },
+  {
+    id: 'memory-sessions',
+    title: `Peak RSS of the server after ${MEMORY_SESSIONS.toLocaleString('en')} requests over as many distinct sessions vs over ${MEMORY_BASE.toLocaleString('en')} (SQLite)`,
+    target: 1.5,
+    unit: 'KiB',
+    lowerIsBetter: true,
+    // Each round seeds and drives a fresh server; peak RSS barely moves from one round to the next.
+    rounds: 1,
+    async prepare() {
+      return {
+        subject: memorySide(`${MEMORY_SESSIONS.toLocaleString('en')} sessions`, MEMORY_SESSIONS, MEMORY_SESSIONS),
+        baseline: memorySide(`${MEMORY_BASE.toLocaleString('en')} sessions`, MEMORY_BASE, MEMORY_SESSIONS),
+      };
+    },
+  },
+  scaleMeFigure('sqlite'),
+  scaleLoginFigure('sqlite'),
+  scaleMeFigure('postgres'),
+  scaleLoginFigure('postgres'),
 ];
 
 // ---------------------------------------------------------------- running and reporting
@@ -211,6 +548,7 @@ const FIGURES: Figure[] = [
 interface SideResult {
   label: string;
   rounds: Sample[];
+  /** Median of the rounds: requests per second, or for a KiB figure the peak RSS. */
   rps: number;
   p50: number;
   p99: number;
@@ -220,6 +558,10 @@ interface FigureResult {
   id: string;
   title: string;
   target: number;
+  /** Absent: requests per second. */
+  unit?: 'KiB';
+  /** Passes at ratio <= target rather than >=. */
+  lowerIsBetter?: boolean;
   ratio: number;
   roundRatios: number[];
   /** Non-2xx answers plus connection errors, warm-ups included; any one fails the figure. */
@@ -230,7 +572,9 @@ interface FigureResult {
   error?: string;
 }
 
-const log = (msg: string) => process.stderr.write(msg + '\n');
+function log(msg: string): void {
+  process.stderr.write(msg + '\n');
+}
 
 function summarise(side: Side, rounds: Sample[]): SideResult {
   return {
@@ -244,31 +588,45 @@ function summarise(side: Side, rounds: Sample[]): SideResult {
 
 async function runFigure(figure: Figure): Promise<FigureResult> {
   const cleanups: Array<() => Promise<void>> = [];
-  const result: FigureResult = { id: figure.id, title: figure.title, target: figure.target, ratio: 0, roundRatios: [], failures: 0, pass: false };
+  const result: FigureResult = {
+    id: figure.id,
+    title: figure.title,
+    target: figure.target,
+    unit: figure.unit,
+    lowerIsBetter: figure.lowerIsBetter,
+    ratio: 0,
+    roundRatios: [],
+    failures: 0,
+    pass: false,
+  };
+  const rounds = Math.min(figure.rounds ?? ROUNDS, ROUNDS);
+  const unit = figure.unit === 'KiB' ? ' KiB' : '/s';
+  log(`${figure.id}: ${figure.title}`);
   try {
     const { subject, baseline } = await figure.prepare((fn) => cleanups.push(fn));
     const count = (s: Sample) => (result.failures += s.non2xx + s.errors);
     for (const side of [subject, baseline]) if (side.warmup) count(await side.warmup());
     const samples = new Map<Side, Sample[]>([[subject, []], [baseline, []]]);
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < rounds; r++) {
       // Alternating which side goes first keeps slow drift (thermal, other tenants) from favouring one.
       for (const side of r % 2 ? [baseline, subject] : [subject, baseline]) {
         const s = await side.round();
         count(s);
         samples.get(side)!.push(s);
-        log(`  ${figure.id} round ${r + 1}/${ROUNDS} ${side.label}: ${s.rps.toFixed(1)}/s non-2xx ${s.non2xx} errors ${s.errors}`);
+        log(`  ${figure.id} round ${r + 1}/${rounds} ${side.label}: ${s.rps.toFixed(1)}${unit} non-2xx ${s.non2xx} errors ${s.errors}`);
       }
       result.roundRatios.push(samples.get(subject)![r]!.rps / samples.get(baseline)![r]!.rps);
     }
     result.subject = summarise(subject, samples.get(subject)!);
     result.baseline = summarise(baseline, samples.get(baseline)!);
     result.ratio = result.subject.rps / result.baseline.rps;
-    result.pass = result.ratio >= figure.target && result.failures === 0;
+    const meets = figure.lowerIsBetter ? result.ratio <= figure.target : result.ratio >= figure.target;
+    result.pass = meets && result.failures === 0;
   } catch (err) {
     result.error = (err as Error).message;
     log(`  ${figure.id} failed: ${result.error}`);
   } finally {
-    for (const fn of cleanups.reverse()) await fn().catch(() => {});
+    for (const fn of cleanups.reverse()) await fn().catch((err: Error) => log(`  ${figure.id} clean-up: ${err.message}`));
   }
   return result;
 }
@@ -279,18 +637,37 @@ function table(rows: string[][]): string {
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
-const side = (s?: SideResult) => (s ? `${s.rps.toFixed(1)}/s (p50 ${s.p50.toFixed(1)} p99 ${s.p99.toFixed(1)} ms)` : '-');
+function side(r: FigureResult, s?: SideResult): string {
+  if (!s) return '-';
+  if (r.unit === 'KiB') return `${(s.rps / 1024).toFixed(1)} MiB peak RSS`;
+  return `${s.rps.toFixed(1)}/s (p50 ${s.p50.toFixed(1)} p99 ${s.p99.toFixed(1)} ms)`;
+}
+const short = (r: FigureResult, s?: SideResult) => (!s ? '-' : r.unit === 'KiB' ? `${(s.rps / 1024).toFixed(1)} MiB` : `${s.rps.toFixed(0)}/s`);
+const targetText = (r: FigureResult) => `${r.lowerIsBetter ? '<=' : '>='} ${r.target}`;
+const verdict = (r: FigureResult) => (r.error ? 'ERROR' : r.pass ? 'pass' : 'FAIL');
 
 const host = { nproc: CORES, node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown' };
-const settings = { warmupSeconds: WARMUP, roundSeconds: DURATION, rounds: ROUNDS, httpConnections: HTTP_CONNECTIONS };
+const settings = { warmupSeconds: WARMUP, roundSeconds: DURATION, rounds: ROUNDS, httpConnections: HTTP_CONNECTIONS, scale: SCALE, scaleUsers: SCALE_USERS, memorySessions: MEMORY_SESSIONS };
 log(`portcullis bench: nproc ${host.nproc}, node ${host.node}, ${host.cpu}; ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s warm-up`);
 
-// BENCH_ONLY=id,id runs a subset, e.g. while working on one code path.
-const only = process.env.BENCH_ONLY?.split(',');
+// BENCH_ONLY=id,id runs a subset, e.g. while working on one code path; it may name scale figures.
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+const unknown = only?.filter((id) => !FIGURES.some((f) => f.id === id)) ?? [];
+if (unknown.length) throw new Error(`BENCH_ONLY: no figure named ${unknown.join(', ')} (there are ${FIGURES.map((f) => f.id).join(', ')})`);
+const chosen = FIGURES.filter((f) => (only ? only.includes(f.id) : SCALE || !f.scale));
+const skipped = only ? [] : FIGURES.filter((f) => !chosen.includes(f));
+if (skipped.length) {
+  log(
+    `note: the scale figures (${skipped.map((f) => f.id).join(', ')}) are off by default: they seed ` +
+      `${SCALE_USERS.toLocaleString('en')} users and sessions in SQLite and PostgreSQL, several more minutes. Set BENCH_SCALE=1 to run them.`,
+  );
+}
+
 const results: FigureResult[] = [];
 try {
-  for (const figure of FIGURES) if (!only || only.includes(figure.id)) results.push(await runFigure(figure));
+  for (const figure of chosen) results.push(await runFigure(figure));
 } finally {
+  await releaseAll();
   removeTempDirs();
 }
 
@@ -298,8 +675,7 @@ try {
 const spread = (r: FigureResult) => (r.roundRatios.length ? `${Math.min(...r.roundRatios).toFixed(2)}-${Math.max(...r.roundRatios).toFixed(2)}` : '-');
 const rows = [['figure', 'portcullis', 'baseline', 'ratio', 'rounds', 'target', 'failures', 'result']];
 for (const r of results) {
-  const verdict = r.error ? 'ERROR' : r.pass ? 'pass' : 'FAIL';
-  rows.push([r.id, side(r.subject), side(r.baseline), r.ratio.toFixed(3), spread(r), `>= ${r.target}`, String(r.failures), verdict]);
+  rows.push([r.id, side(r, r.subject), side(r, r.baseline), r.ratio.toFixed(3), spread(r), targetText(r), String(r.failures), verdict(r)]);
 }
 console.log(`\nnproc ${host.nproc}  node ${host.node}  ${host.platform}  ${host.cpu}`);
 console.log(`median of ${ROUNDS} rounds x ${DURATION} s (warm-up ${WARMUP} s); ratio = median portcullis / median baseline\n`);
@@ -311,14 +687,27 @@ for (const r of results) {
   else if (r.failures) console.log(`\n${r.id}: ${r.failures} non-2xx responses or errors (counted as a failure)`);
 }
 
+// The same table for README.md's Benchmark section, pasted by hand after a run on a quiet machine.
+const md = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+console.log(`\nMarkdown (nproc ${host.nproc}, node ${host.node}, ${ROUNDS} rounds x ${DURATION} s):\n`);
+console.log(md(['figure', 'what is compared', 'portcullis', 'baseline', 'ratio', 'target', 'result']));
+console.log(md(['---', '---', '---:', '---:', '---:', '---:', '---']));
+for (const r of results) {
+  console.log(md([`\`${r.id}\``, r.title, short(r, r.subject), short(r, r.baseline), r.error ? '-' : r.ratio.toFixed(2), targetText(r), verdict(r)]));
+}
+
 const dir = join(ROOT, 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 const report = { date: new Date().toISOString(), ...host, settings, figures: results };
-writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+writeFileSync(join(dir, `${OUT}.json`), JSON.stringify(report, null, 2) + '\n');
 const subtitle = `nproc ${host.nproc}, node ${host.node}, ${report.date.slice(0, 16)}Z; bar = ratio, dashed = target`;
 writeFileSync(
-  join(dir, 'latest.svg'),
-  barChart('portcullis vs same-machine baselines', subtitle, results.map((r) => ({ label: r.id, ratio: r.ratio, target: r.target, pass: r.pass }))),
+  join(dir, `${OUT}.svg`),
+  barChart(
+    'portcullis vs same-machine baselines',
+    subtitle,
+    results.map((r) => ({ label: r.lowerIsBetter ? `${r.id} (lower is better)` : r.id, ratio: r.ratio, target: r.target, pass: r.pass })),
+  ),
 );
-console.log(`\nwrote bench/results/latest.json and latest.svg`);
+console.log(`\nwrote bench/results/${OUT}.json and ${OUT}.svg`);
 if (results.some((r) => !r.pass)) process.exitCode = 1;
