@@ -6,7 +6,7 @@ import { createPasswordHashers, DEFAULT_HASHERS, setDefaultPasswordHashers, type
 import { UserManager } from './users/manager.js';
 import { Permissions } from './users/permissions.js';
 import type { User } from './users/types.js';
-import { BUILTIN_BACKENDS, type AuthBackend, type BackendContext, type Credentials, type RequestInfo } from './auth/backends.js';
+import { BUILTIN_BACKENDS, modelBackend, type AuthBackend, type BackendContext, type Credentials, type RequestInfo } from './auth/backends.js';
 import { AuthEventEmitter, redactCredentials } from './auth/events.js';
 import { constantTimeEqual, sessionAuthHash } from './auth/salted-hmac.js';
 import type { SessionRecord, SessionStore } from './sessions/base.js';
@@ -153,10 +153,16 @@ export class Portcullis {
 
   /** Django's get_user(): the session's user, if the session is live, the user active and the password unchanged. */
   async getUser(sessionKey: string | undefined): Promise<SessionUser | null> {
-    const session = await this.sessions.load(sessionKey);
-    if (!session || session.userId === null) return null;
+    const loaded = await this.sessions.loadWithUserRow(sessionKey);
+    if (!loaded || loaded.record.userId === null) return null;
+    const session = loaded.record;
     const backend = this.backends.find((b) => b.name === session.backend);
-    const user = backend ? await backend.getUser(this.backendContext, session.userId) : null;
+    let user: User | null = null;
+    if (backend === modelBackend && loaded.userRow !== undefined) {
+      // The model backend's getUser, answered from the row that came with the session.
+      const found = loaded.userRow ? this.users.fromRow(loaded.userRow as never) : null;
+      user = found && found.is_active ? found : null;
+    } else if (backend) user = await backend.getUser(this.backendContext, loaded.record.userId);
     if (!user || !session.authHash || !constantTimeEqual(session.authHash, this.authHash(user.password))) {
       // A session whose user is gone or whose password changed is flushed, as Django does.
       await this.sessions.end(session);

@@ -60,6 +60,11 @@ export interface SessionStore {
   /** After a password hash upgrade, keeps the user's sessions valid under the new hash. */
   updateAuthHash(userId: number, oldHash: string, newHash: string): Promise<void>;
   clearExpired(now: number): Promise<number>;
+  /**
+   * Optional: the session together with its `auth_user` row in one round trip (stores that live in
+   * the same database as the users); null userRow when the user is gone or the session anonymous.
+   */
+  getWithUserRow?(storageId: string, now: number): Promise<{ record: SessionRecord; userRow: Record<string, unknown> | null } | null>;
   /** Throws when the store cannot be reached (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;

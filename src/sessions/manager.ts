@@ -66,8 +66,21 @@ export class Sessions {
 
   /** The live session behind a raw key, or null; malformed keys never reach the store. */
   async load(key: string | undefined, now = Date.now()): Promise<SessionRecord | null> {
+    return (await this.loadWithUserRow(key, now))?.record ?? null;
+  }
+
+  /**
+   * Like load; where the store can, the user's row comes along in the same round trip (`userRow`
+   * undefined means the store could not, and the caller looks the user up itself).
+   */
+  async loadWithUserRow(
+    key: string | undefined,
+    now = Date.now(),
+  ): Promise<{ record: SessionRecord; userRow?: Record<string, unknown> | null } | null> {
     if (!key || !this.keys.isWellFormed(key)) return null;
-    const record = await this.store.get(this.keys.storageId(key), now);
+    const storageId = this.keys.storageId(key);
+    const loaded = this.store.getWithUserRow ? await this.store.getWithUserRow(storageId, now) : null;
+    const record = this.store.getWithUserRow ? (loaded?.record ?? null) : await this.store.get(storageId, now);
     if (!record) return null;
     if (this.options.idleTimeout && now - record.lastSeenAt > this.options.idleTimeout * 1000) {
       await this.store.delete(record.keyHash);
@@ -77,7 +90,7 @@ export class Sessions {
       record.lastSeenAt = now;
       await this.store.touch(record.keyHash, now);
     }
-    return record;
+    return loaded ? { record, userRow: loaded.userRow } : { record };
   }
 
   /** A new key for the same session (login, password change): the old key stops working at once. */

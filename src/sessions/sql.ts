@@ -11,6 +11,10 @@ export function applyPatch(data: SessionData, patch: DataPatch): SessionData {
   return next;
 }
 
+const SESSION_COLUMNS = ['key_hash', 'public_id', 'user_id', 'backend', 'auth_hash', 'data', 'created_at', 'last_seen_at', 'expires_at', 'persistent', 'ip', 'user_agent'];
+const JOINED_HEAD = `SELECT ${SESSION_COLUMNS.map((c) => `s.${c} AS __s_${c}`).join(', ')}, u.* FROM portcullis_session s LEFT JOIN auth_user u ON u.id = s.user_id`;
+const JOINED = `${JOINED_HEAD} WHERE s.key_hash = $1 AND s.expires_at > $2`;
+
 function fromRow(row: Selectable<SessionTable>): SessionRecord {
   return {
     keyHash: row.key_hash,
@@ -32,6 +36,7 @@ function fromRow(row: Selectable<SessionTable>): SessionRecord {
 export class SqlSessionStore implements SessionStore {
   readonly name = 'database';
   private getStatement: Statement | undefined;
+  private joinStatement: Statement | undefined;
 
   constructor(private readonly handle: DatabaseHandle) {}
 
@@ -74,6 +79,30 @@ export class SqlSessionStore implements SessionStore {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     return row ? fromRow(row) : null;
+  }
+
+  /**
+   * The session and its user in one round trip (one query instead of two on every authenticated
+   * request, which is what a networked database charges for). Session columns come back under a
+   * `__s_` prefix, which no user column can have.
+   */
+  async getWithUserRow(keyHash: string, now: number): Promise<{ record: SessionRecord; userRow: Record<string, unknown> | null } | null> {
+    let row: Record<string, unknown> | undefined;
+    if (this.handle.sqlite) {
+      this.joinStatement ??= this.handle.sqlite.prepare(JOINED.replace('$1', '?').replace('$2', '?'));
+      row = this.joinStatement.get(keyHash, now) as Record<string, unknown> | undefined;
+    } else {
+      const result = await sql<Record<string, unknown>>`${sql.raw(JOINED_HEAD)} WHERE s.key_hash = ${keyHash} AND s.expires_at > ${now}`.execute(this.db);
+      row = result.rows[0];
+    }
+    if (!row) return null;
+    const session: Record<string, unknown> = {};
+    const user: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(row)) {
+      if (k.startsWith('__s_')) session[k.slice(4)] = v;
+      else user[k] = v;
+    }
+    return { record: fromRow(session as unknown as Selectable<SessionTable>), userRow: user.id === null || user.id === undefined ? null : user };
   }
 
   async touch(keyHash: string, lastSeenAt: number, expiresAt?: number): Promise<void> {
