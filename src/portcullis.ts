@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { UserTable } from './db/schema.js';
 import { loadConfigFile, resolveConfig, ConfigError, type PortcullisConfig, type PortcullisOptions } from './config.js';
 import { connectDatabase, type DatabaseHandle } from './db/connect.js';
 import { migrate } from './db/migrate.js';
@@ -160,7 +162,7 @@ export class Portcullis {
     let user: User | null = null;
     if (backend === modelBackend && loaded.userRow !== undefined) {
       // The model backend's getUser, answered from the row that came with the session.
-      const found = loaded.userRow ? this.users.fromRow(loaded.userRow as never) : null;
+      const found = loaded.userRow ? this.users.fromRow(loaded.userRow as unknown as Selectable<UserTable>) : null;
       user = found && found.is_active ? found : null;
     } else if (backend) user = await backend.getUser(this.backendContext, loaded.record.userId);
     if (!user || !session.authHash || !constantTimeEqual(session.authHash, this.authHash(user.password))) {
