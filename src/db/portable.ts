@@ -27,3 +27,21 @@ export async function insertIgnoringDuplicate<T extends keyof Database & string>
   if (handle.dialect === 'mysql') await query.ignore().execute();
   else await query.onConflict((oc) => oc.columns(columns as never).doNothing()).execute();
 }
+
+const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', '40P01', '40001', 'SQLITE_BUSY']);
+
+/**
+ * Runs a short transaction again when the database chose it as a deadlock victim. MySQL does that to
+ * concurrent upserts of the same new key (their gap locks cross); the retry is the documented remedy.
+ */
+export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 6): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (attempt >= attempts || typeof code !== 'string' || !RETRYABLE.has(code)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+    }
+  }
+}

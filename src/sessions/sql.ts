@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Statement } from 'better-sqlite3';
 import type { DatabaseHandle } from '../db/connect.js';
+import { retryOnDeadlock } from '../db/portable.js';
 import type { SessionTable } from '../db/schema.js';
 import type { DataPatch, SessionData, SessionRecord, SessionStore } from './base.js';
 
@@ -115,14 +116,14 @@ export class SqlSessionStore implements SessionStore {
 
   /** Read, merge and write inside one transaction (rows locked on PostgreSQL), so concurrent patches of different keys all land. */
   async patchData(keyHash: string, patch: DataPatch): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await retryOnDeadlock(() => this.db.transaction().execute(async (trx) => {
       let query = trx.selectFrom('portcullis_session').select('data').where('key_hash', '=', keyHash);
       if (this.handle.dialect !== 'sqlite') query = query.forUpdate();
       const row = await query.executeTakeFirst();
       if (!row) return;
       const data = applyPatch(JSON.parse(row.data) as SessionData, patch);
       await trx.updateTable('portcullis_session').set({ data: JSON.stringify(data) }).where('key_hash', '=', keyHash).execute();
-    });
+    }));
   }
 
   async setExpiry(keyHash: string, expiresAt: number, persistent: boolean): Promise<void> {

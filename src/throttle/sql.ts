@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DatabaseHandle } from '../db/connect.js';
+import { retryOnDeadlock } from '../db/portable.js';
 import { applyConsume, type ConsumeResult, type ConsumeRule, type CounterState, type ThrottleStore } from './base.js';
 
 /**
@@ -15,10 +16,11 @@ export class SqlThrottleStore implements ThrottleStore {
 
   async consume(key: string, rule: ConsumeRule, now: number): Promise<ConsumeResult> {
     const { db, dialect } = this.handle;
-    const result = await db.transaction().execute(async (trx) => {
+    const result = await retryOnDeadlock(() => db.transaction().execute(async (trx) => {
       const seed = trx.insertInto('portcullis_throttle').values({ key, count: 0, blocked_until: 0, expires_at: 0 });
-      // On MySQL the no-op update takes the row's exclusive lock at once; INSERT IGNORE would take a
-      // shared one and deadlock with a concurrent attempt on the same key.
+      // On MySQL the no-op update takes the row's exclusive lock at once (INSERT IGNORE would take a
+      // shared one); two attempts creating the same new key can still cross gap locks, and the
+      // deadlock victim is simply run again (retryOnDeadlock).
       await (dialect === 'mysql'
         ? seed.onDuplicateKeyUpdate({ key: sql.ref('key') })
         : seed.onConflict((oc) => oc.column('key').doNothing())
@@ -34,7 +36,7 @@ export class SqlThrottleStore implements ThrottleStore {
         .where('key', '=', key)
         .execute();
       return result;
-    });
+    }));
     await this.sweep(now);
     return result;
   }
@@ -66,6 +68,14 @@ export class SqlThrottleStore implements ThrottleStore {
   private async sweep(now: number): Promise<void> {
     if (now < this.sweepAt) return;
     this.sweepAt = now + 60_000;
-    await this.handle.db.deleteFrom('portcullis_throttle').where('expires_at', '<=', now).execute();
+    // Housekeeping: a range delete can collide with concurrent counters (a deadlock on MySQL); it is
+    // retried, and if it still loses, the next sweep does the work. A request never fails for it.
+    try {
+      await retryOnDeadlock(() => this.handle.db.deleteFrom('portcullis_throttle').where('expires_at', '<=', now).execute());
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT' && code !== '40P01') throw err;
+      this.sweepAt = 0;
+    }
   }
 }
