@@ -100,6 +100,18 @@ export async function startServer(options: CreateOptions = {}): Promise<TestServ
   };
 }
 
+/** Applies Set-Cookie lines to a jar as a browser would: store, replace, or forget (Max-Age=0 / empty). */
+export function absorbSetCookies(jar: Map<string, string>, lines: string[]): void {
+  for (const line of lines) {
+    const [pair = ''] = line.split(';');
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    const value = pair.slice(eq + 1).trim();
+    if (/max-age=0/i.test(line) || value === '') jar.delete(name);
+    else jar.set(name, value);
+  }
+}
+
 /** A tiny cookie jar: enough to act as one browser against one server. */
 export class Client {
   readonly cookies = new Map<string, string>();
@@ -120,14 +132,7 @@ export class Client {
     }
     const res = await fetch(this.base + path, { method, headers: h, body: payload });
     this.lastSetCookies = res.headers.getSetCookie();
-    for (const line of this.lastSetCookies) {
-      const [pair = ''] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (/max-age=0/i.test(line) || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
+    absorbSetCookies(this.cookies, this.lastSetCookies);
     return res;
   }
 

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PASSWORD, startServer, type TestServer } from './helpers.js';
+import { absorbSetCookies, PASSWORD, startServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
 before(async () => {
@@ -27,14 +27,7 @@ class Browser {
       h.origin ??= server.origin;
     }
     const res = await fetch(server.url + path, { method, headers: h, body, redirect: 'manual' });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = ''] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (/max-age=0/i.test(line) || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
+    absorbSetCookies(this.cookies, res.headers.getSetCookie());
     return { res, html: await res.text() };
   }
 
