@@ -15,7 +15,7 @@ import type { SessionRecord, SessionStore } from './sessions/base.js';
 import { SqlSessionStore } from './sessions/sql.js';
 import { RedisSessionStore } from './sessions/redis.js';
 import { CookieSessionStore } from './sessions/cookie.js';
-import { connectRedis, type RedisHandle } from './redis.js';
+import { connectRedis, isRedisUrl, type RedisHandle } from './redis.js';
 import { createPasswordValidators, validatePassword, type PasswordValidator, type UserAttributes } from './validation/password.js';
 import { Sessions, type IssuedSession } from './sessions/manager.js';
 import { Tokens, type TokenPair } from './tokens/tokens.js';
@@ -66,7 +66,7 @@ export class Portcullis {
     readonly permissions: Permissions,
     readonly sessions: Sessions,
     readonly tokens: Tokens,
-    /** The shared Redis connection when PORTCULLIS_SESSION_STORE is redis://… (throttling and token state use it too). */
+    /** The shared Redis connection when PORTCULLIS_SESSION_STORE is redis://… or redis-cluster://… (throttling and token state use it too). */
     readonly redis: RedisHandle | null = null,
   ) {
     this.backends = config.backends.map((b) => {
@@ -254,16 +254,12 @@ export interface CreateOptions extends PortcullisOptions {
   setDefaultHashers?: boolean;
 }
 
-/** PORTCULLIS_SESSION_STORE: `database` (default), `redis://…` or `cookie`. */
+/** PORTCULLIS_SESSION_STORE: `database` (default), `redis://…`, `redis-cluster://…` or `cookie`. */
 async function createSessionStore(config: PortcullisConfig, database: DatabaseHandle, redis: RedisHandle | null): Promise<SessionStore> {
   if (config.sessionStore === 'database') return new SqlSessionStore(database);
   if (redis) return new RedisSessionStore(redis, config.secretKey);
   if (config.sessionStore === 'cookie') return new CookieSessionStore(config.secretKey);
-  throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not known; use database, redis://HOST:PORT, cookie or django.`);
-}
-
-function isRedisUrl(url: string): boolean {
-  return url.startsWith('redis://') || url.startsWith('rediss://');
+  throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not known; use database, redis://HOST:PORT, redis-cluster://HOST:PORT,HOST:PORT, cookie or django.`);
 }
 
 export async function createPortcullis(options: CreateOptions = {}): Promise<Portcullis> {

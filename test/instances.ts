@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { promisify } from 'node:util';
 import pg from 'pg';
 
 /** Processes and servers the multi-instance and fault tests start for themselves. */
@@ -158,5 +159,97 @@ export class Relay {
     const server = this.server;
     this.server = null;
     if (server) await new Promise((r) => server.close(r));
+  }
+}
+
+/** A port whose cluster bus port (port + 10000) is free as well. */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 > 65_535) continue;
+    const busFree = await new Promise<boolean>((ok) => {
+      const srv = createServer();
+      srv.once('error', () => ok(false));
+      srv.listen(port + 10_000, '127.0.0.1', () => srv.close(() => ok(true)));
+    });
+    if (busFree) return port;
+  }
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * Three redis-server processes of the test's own, joined into a Redis Cluster with no replicas (every
+ * node a primary owning a third of the slots). Starting it fails loudly: a machine without
+ * redis-server must fail the test, not skip it.
+ */
+export class OwnRedisCluster {
+  readonly ports: number[] = [];
+  private readonly children: ChildProcess[] = [];
+  private dir = '';
+
+  /** Names two of the three nodes: the client learns the third from the cluster itself. */
+  get url(): string {
+    return `redis-cluster://${this.ports
+      .slice(0, 2)
+      .map((p) => `127.0.0.1:${p}`)
+      .join(',')}`;
+  }
+
+  async start(size = 3): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'));
+    for (let i = 0; i < size; i++) this.ports.push(await freeClusterPort());
+    await Promise.all(this.ports.map((port) => this.startNode(port)));
+    await execFileAsync('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    for (const port of this.ports) {
+      await waitFor(async () => /cluster_state:ok/.test(await this.cli(port, 'cluster', 'info')), 20_000, `cluster_state:ok on node ${port}`);
+    }
+  }
+
+  /** Starts (or restarts, with its nodes file) the node on this port, and waits until it answers. */
+  async startNode(port: number): Promise<void> {
+    const child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, `nodes-${port}.conf`)]
+        .concat(['--save', '', '--appendonly', 'no', '--dir', this.dir, '--logfile', join(this.dir, `node-${port}.log`)]),
+      { stdio: 'ignore' },
+    );
+    this.children[this.ports.indexOf(port)] = child;
+    let failure: Error | null = null;
+    child.once('error', (err) => (failure = new Error(`cannot start redis-server: ${err.message}`)));
+    child.once('exit', (code) => (failure ??= new Error(`redis-server on ${port} exited with ${code}: ${this.log(port)}`)));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (failure) throw failure;
+      if (await this.cli(port, 'ping').then((out) => out.trim() === 'PONG', () => false)) break;
+      if (Date.now() > deadline) throw new Error(`redis-server on ${port} does not answer: ${this.log(port)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.removeAllListeners('exit');
+  }
+
+  async stopNode(port: number): Promise<void> {
+    const child = this.children[this.ports.indexOf(port)];
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async cli(port: number, ...args: string[]): Promise<string> {
+    return (await execFileAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args])).stdout;
+  }
+
+  private log(port: number): string {
+    try {
+      return readFileSync(join(this.dir, `node-${port}.log`), 'utf8').trim().split('\n').slice(-5).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const port of this.ports) await this.stopNode(port);
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

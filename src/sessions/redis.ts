@@ -1,6 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { redisCall, type RedisHandle } from '../redis.js';
+import { redisCall, scanTargets, type RedisClient, type RedisHandle } from '../redis.js';
 import type { DataPatch, SessionData, SessionRecord, SessionStore } from './base.js';
 import { generateSessionKey, type SessionKeyScheme } from './keys.js';
 
@@ -129,7 +128,7 @@ return 1`;
 export class RedisSessionStore implements SessionStore {
   readonly name = 'redis';
   readonly keyScheme: ReturnType<typeof redisKeyScheme>;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
   constructor(handle: RedisHandle, secret: string) {
@@ -227,15 +226,17 @@ export class RedisSessionStore implements SessionStore {
     await redisCall(() => this.redis.eval(REHASH, 1, this.indexKey(userId), this.sessionPrefix(tag), oldHash, newHash));
   }
 
-  /** Redis expires sessions itself; this only prunes index entries of sessions already gone. */
+  /** Redis expires sessions itself; this only prunes index entries of sessions already gone (on every cluster primary). */
   async clearExpired(now: number): Promise<number> {
-    let cursor = '0';
     let pruned = 0;
-    do {
-      const [next, keys] = await redisCall(() => this.redis.scan(cursor, 'MATCH', `${this.prefix}{*}:u:*`, 'COUNT', 500));
-      cursor = next;
-      for (const key of keys) pruned += await redisCall(() => this.redis.zremrangebyscore(key, '-inf', now));
-    } while (cursor !== '0');
+    for (const node of scanTargets(this.redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redisCall(() => node.scan(cursor, 'MATCH', `${this.prefix}{*}:u:*`, 'COUNT', 500));
+        cursor = next;
+        for (const key of keys) pruned += await redisCall(() => this.redis.zremrangebyscore(key, '-inf', now));
+      } while (cursor !== '0');
+    }
     return pruned;
   }
 

@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { redisCall } from '../redis.js';
+import { redisCall, type RedisClient } from '../redis.js';
 import type { ConsumeResult, ConsumeRule, CounterState, ThrottleStore } from './base.js';
 
 // applyConsume (base.ts) in Lua. KEYS[1] counter; ARGV now, limit, baseDelayMs, maxDelayMs, windowMs.
@@ -32,7 +31,7 @@ export class RedisThrottleStore implements ThrottleStore {
   readonly name = 'redis';
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly prefix: string,
   ) {}
 

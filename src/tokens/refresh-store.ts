@@ -1,7 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { DatabaseHandle } from '../db/connect.js';
-import { redisCall, type RedisHandle } from '../redis.js';
+import { redisCall, type RedisClient, type RedisHandle } from '../redis.js';
 
 export interface RefreshTokenRecord {
   family: string;
@@ -118,7 +117,7 @@ return 1`;
  * "revoke every token of this user" is one script. Each key expires with the token it describes.
  */
 export class RedisRefreshTokenStore implements RefreshTokenStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
   constructor(
