@@ -80,6 +80,12 @@ export interface PortcullisConfig {
   sessionIdleTimeout: number;
   /** Minutes a login counts as fresh for sensitive actions (PORTCULLIS_REAUTH_MINUTES, default 15). */
   reauthMinutes: number;
+  /**
+   * Milliseconds a checked session key or access token may be trusted again without the store, for
+   * safe requests only (PORTCULLIS_AUTH_CACHE_MS, default 1000, 0 = off): the longest a change made
+   * by another instance goes unseen here. Changes made by this instance apply at once.
+   */
+  authCacheMs: number;
   production: boolean;
   logLevel: string;
   dataDir: string;
@@ -161,6 +167,8 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   if (idle !== undefined) o.sessionIdleTimeout = idle;
   const reauth = parseIntStrict('PORTCULLIS_REAUTH_MINUTES', env.PORTCULLIS_REAUTH_MINUTES);
   if (reauth !== undefined) o.reauthMinutes = reauth;
+  const authCache = parseIntStrict('PORTCULLIS_AUTH_CACHE_MS', env.PORTCULLIS_AUTH_CACHE_MS);
+  if (authCache !== undefined) o.authCacheMs = authCache;
   if (env.PORTCULLIS_DJANGO_SECRET_KEY) o.djangoSecretKey = env.PORTCULLIS_DJANGO_SECRET_KEY;
   if (env.PORTCULLIS_DJANGO_DATABASE_URL) o.djangoDatabaseUrl = env.PORTCULLIS_DJANGO_DATABASE_URL;
   if (env.NODE_ENV) o.production = env.NODE_ENV === 'production';
@@ -232,6 +240,10 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
   }
   const sessionAge = merged.sessionAge ?? 1209600;
   if (sessionAge <= 0) throw new ConfigError('PORTCULLIS_SESSION_AGE must be a positive number of seconds.');
+  const authCacheMs = merged.authCacheMs ?? 1000;
+  if (!Number.isInteger(authCacheMs) || authCacheMs < 0 || authCacheMs > 60_000) {
+    throw new ConfigError('PORTCULLIS_AUTH_CACHE_MS must be a whole number of milliseconds from 0 (off) to 60000.');
+  }
   const userFields = { ...DEFAULT_USER_FIELDS, ...(merged.userFields ?? {}) };
   for (const name of Object.keys(userFields)) {
     if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new ConfigError(`userFields: "${name}" is not a valid column name.`);
@@ -290,6 +302,7 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     mailer: merged.mailer,
     sessionIdleTimeout: merged.sessionIdleTimeout ?? 0,
     reauthMinutes: merged.reauthMinutes ?? 15,
+    authCacheMs,
     production: merged.production ?? false,
     logLevel: merged.logLevel ?? 'info',
     dataDir,

@@ -10,6 +10,7 @@ import { Permissions } from './users/permissions.js';
 import type { User } from './users/types.js';
 import { BUILTIN_BACKENDS, modelBackend, type AuthBackend, type BackendContext, type Credentials, type RequestInfo } from './auth/backends.js';
 import { AuthEventEmitter, redactCredentials } from './auth/events.js';
+import { AuthCache } from './auth/cache.js';
 import { constantTimeEqual, sessionAuthHash } from './auth/salted-hmac.js';
 import type { SessionRecord, SessionStore } from './sessions/base.js';
 import { SqlSessionStore } from './sessions/sql.js';
@@ -44,6 +45,14 @@ export interface SessionUser {
   session: SessionRecord;
 }
 
+export interface CredentialCheck {
+  /**
+   * May the answer come from the short-lived credential cache (PORTCULLIS_AUTH_CACHE_MS)? Pass true
+   * only for safe requests (GET, HEAD, OPTIONS): anything that changes state checks the store.
+   */
+  cached?: boolean;
+}
+
 /**
  * One portcullis instance: configuration, database, hashers, users, sessions and the auth protocol
  * (authenticate → login → getUser → logout) as a handful of short methods.
@@ -57,6 +66,9 @@ export class Portcullis {
   readonly mailer: Mailer;
   readonly passwordResetTokens: PasswordResetTokenGenerator;
   private readonly backendContext: BackendContext;
+  /** Sessions and access tokens checked a moment ago; see AuthCache for the bound on staleness. */
+  private readonly sessionCache: AuthCache<SessionUser>;
+  private readonly tokenCache: AuthCache<User>;
 
   constructor(
     readonly config: PortcullisConfig,
@@ -80,6 +92,16 @@ export class Portcullis {
     this.throttle = new Throttle(throttleStore, config.secretKey, config.throttle);
     this.mailer = createMailer(config);
     this.passwordResetTokens = new PasswordResetTokenGenerator(config.secretKey, config.passwordResetTimeout);
+    this.sessionCache = new AuthCache(config.authCacheMs);
+    this.tokenCache = new AuthCache(config.authCacheMs);
+    // Whatever this process changes about a user or its sessions is forgotten at once.
+    const forget = (userId: number | null) => {
+      if (userId === null) return;
+      this.sessionCache.forgetUser(userId);
+      this.tokenCache.forgetUser(userId);
+    };
+    users.onChange(forget);
+    sessions.onChange(forget);
     this.backendContext = {
       users,
       hashers,
@@ -154,8 +176,23 @@ export class Portcullis {
   }
 
   /** Django's get_user(): the session's user, if the session is live, the user active and the password unchanged. */
-  async getUser(sessionKey: string | undefined): Promise<SessionUser | null> {
-    const loaded = await this.sessions.loadWithUserRow(sessionKey);
+  async getUser(sessionKey: string | undefined, check: CredentialCheck = {}): Promise<SessionUser | null> {
+    if (!sessionKey) return null;
+    const now = Date.now();
+    if (check.cached) {
+      const hit = this.sessionCache.get(sessionKey, now);
+      // An entry due for a last-seen write (or near its idle timeout) goes back to the store.
+      if (hit && this.sessions.isCurrent(hit.session, now)) return hit;
+    }
+    const version = this.sessionCache.version;
+    const found = await this.loadSessionUser(sessionKey, now);
+    if (found) this.sessionCache.set(sessionKey, found, found.user.id, version, now, found.session.expiresAt);
+    else this.sessionCache.delete(sessionKey);
+    return found;
+  }
+
+  private async loadSessionUser(sessionKey: string, now: number): Promise<SessionUser | null> {
+    const loaded = await this.sessions.loadWithUserRow(sessionKey, now);
     if (!loaded || loaded.record.userId === null) return null;
     const session = loaded.record;
     const backend = this.backends.find((b) => b.name === session.backend);
@@ -190,11 +227,21 @@ export class Portcullis {
   }
 
   /** The user behind a bearer access token, if it verifies and the user is still active with the same password. */
-  async getUserFromAccessToken(token: string): Promise<User | null> {
+  async getUserFromAccessToken(token: string, check: CredentialCheck = {}): Promise<User | null> {
+    const now = Date.now();
+    if (check.cached) {
+      const hit = this.tokenCache.get(token, now);
+      if (hit) return hit;
+    }
+    const version = this.tokenCache.version;
     const claims = await this.tokens.verifyAccess(token);
     if (!claims) return null;
     const user = await this.users.getById(claims.userId);
-    if (!user || !user.is_active || !constantTimeEqual(claims.authHash, this.authHash(user.password).slice(0, 16))) return null;
+    if (!user || !user.is_active || !constantTimeEqual(claims.authHash, this.authHash(user.password).slice(0, 16))) {
+      this.tokenCache.delete(token);
+      return null;
+    }
+    this.tokenCache.set(token, user, user.id, version, now, claims.expiresAt);
     return user;
   }
 

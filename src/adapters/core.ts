@@ -23,16 +23,30 @@ export function sessionKeyFrom(authorization: string | undefined, cookieValue: s
   return cookieValue ? { key: cookieValue, via: 'cookie' } : null;
 }
 
-/** Bearer token, else session key (header or cookie), else nobody. */
-export async function resolveAuth(portcullis: Portcullis, authorization: string | undefined, cookieValue: string | undefined): Promise<RequestAuth | null> {
+/** Methods that change nothing: their credentials may be answered from the short-lived auth cache. */
+export function isSafeMethod(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+}
+
+/**
+ * Bearer token, else session key (header or cookie), else nobody. `method` decides whether a
+ * credential checked a moment ago may be trusted again (safe methods) or must go to the store.
+ */
+export async function resolveAuth(
+  portcullis: Portcullis,
+  authorization: string | undefined,
+  cookieValue: string | undefined,
+  method = 'POST',
+): Promise<RequestAuth | null> {
+  const check = { cached: isSafeMethod(method) };
   if (authorization && authorization.startsWith('Bearer ')) {
-    const user = await portcullis.getUserFromAccessToken(authorization.slice(7).trim());
+    const user = await portcullis.getUserFromAccessToken(authorization.slice(7).trim(), check);
     return user ? { user, session: null, via: 'bearer' } : null;
   }
   const found = sessionKeyFrom(authorization, cookieValue);
   if (!found) return null;
-  const su = await portcullis.getUser(found.key);
-  return su ? { ...su, via: found.via } : null;
+  const su = await portcullis.getUser(found.key, check);
+  return su ? { user: su.user, session: su.session, via: found.via } : null;
 }
 
 /** One cookie out of a Cookie header; frameworks without a cookie parser (Express, fetch) need this. */
@@ -96,7 +110,7 @@ export class RequestContext {
 
   /** The caller's credential and session, or null for an anonymous request. */
   auth(): Promise<RequestAuth | null> {
-    this.pending ??= resolveAuth(this.portcullis, this.facts.authorization, this.sessionCookie);
+    this.pending ??= resolveAuth(this.portcullis, this.facts.authorization, this.sessionCookie, this.facts.method.toUpperCase());
     return this.pending;
   }
 
@@ -140,7 +154,11 @@ export class RequestContext {
       const options = { maxBytes: config.sessionMaxBytes, saveEveryRequest: config.sessionSaveEveryRequest };
       const found = sessionKeyFrom(this.facts.authorization, this.sessionCookie);
       const auth = await this.auth();
-      if (auth && auth.via !== 'bearer' && found) return new RequestSession(sessions, auth.session, options, found.key);
+      // A safe request's auth may come from the cache, whose copy of the data can be behind another
+      // instance's writes: the application's session data is always read from the store.
+      if (auth && auth.via !== 'bearer' && found && !isSafeMethod(this.facts.method.toUpperCase())) {
+        return new RequestSession(sessions, auth.session, options, found.key);
+      }
       return RequestSession.load(sessions, found?.key, options);
     })();
     return this.sessionPending;

@@ -18,7 +18,7 @@ export function sessionKeyOf(request: FastifyRequest, cookieName: string): { key
 export function authOf(portcullis: Portcullis, request: FastifyRequest): Promise<RequestAuth | null> {
   let pending = resolved.get(request);
   if (!pending) {
-    pending = resolveAuth(portcullis, request.headers.authorization, request.cookies[portcullis.config.sessionCookieName]);
+    pending = resolveAuth(portcullis, request.headers.authorization, request.cookies[portcullis.config.sessionCookieName], request.method);
     resolved.set(request, pending);
   }
   return pending;

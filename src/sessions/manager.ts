@@ -29,6 +29,7 @@ export interface IssuedSession {
 export class Sessions {
   private readonly touchIntervalMs: number;
   readonly keys: SessionKeyScheme;
+  private readonly listeners: ((userId: number | null) => void)[] = [];
 
   constructor(
     readonly store: SessionStore,
@@ -38,6 +39,23 @@ export class Sessions {
     // With an idle timeout, last_seen_at must be fresh enough to judge it (a quarter of the timeout).
     this.touchIntervalMs = options.touchIntervalMs ?? (idleMs ? Math.min(60_000, Math.floor(idleMs / 4)) : 60_000);
     this.keys = store.keyScheme ?? defaultKeyScheme;
+  }
+
+  /** Called with the user (null: anonymous) of every session this object ends, revokes or changes, once the store has it. */
+  onChange(listener: (userId: number | null) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(userId: number | null): void {
+    for (const listener of this.listeners) listener(userId);
+  }
+
+  /**
+   * Could `load` answer with this record unchanged? It has not expired and is not yet due for its
+   * last-seen write (which comes well before any idle timeout).
+   */
+  isCurrent(record: SessionRecord, now = Date.now()): boolean {
+    return record.expiresAt > now && now - record.lastSeenAt < this.touchIntervalMs;
   }
 
   get ageMs(): number {
@@ -95,7 +113,7 @@ export class Sessions {
 
   /** A new key for the same session (login, password change): the old key stops working at once. */
   async cycle(record: SessionRecord, changes: Partial<NewSession> = {}, now = Date.now(), expiresAt?: number): Promise<IssuedSession> {
-    await this.store.delete(record.keyHash);
+    await this.end(record);
     return this.create(
       {
         userId: changes.userId !== undefined ? changes.userId : record.userId,
@@ -113,18 +131,29 @@ export class Sessions {
 
   async end(record: SessionRecord): Promise<void> {
     await this.store.delete(record.keyHash);
+    this.changed(record.userId);
+  }
+
+  /** A new expiry for a live session (an application's set_expiry). */
+  async setExpiry(record: SessionRecord, expiresAt: number, persistent: boolean): Promise<void> {
+    await this.store.setExpiry(record.keyHash, expiresAt, persistent);
+    this.changed(record.userId);
   }
 
   list(userId: number, now = Date.now()): Promise<SessionRecord[]> {
     return this.store.listForUser(userId, now);
   }
 
-  revoke(userId: number, publicId: string): Promise<boolean> {
-    return this.store.deleteByPublicId(userId, publicId);
+  async revoke(userId: number, publicId: string): Promise<boolean> {
+    const revoked = await this.store.deleteByPublicId(userId, publicId);
+    this.changed(userId);
+    return revoked;
   }
 
-  endAllForUser(userId: number, except?: SessionRecord): Promise<number> {
-    return this.store.deleteForUser(userId, except?.keyHash);
+  async endAllForUser(userId: number, except?: SessionRecord): Promise<number> {
+    const ended = await this.store.deleteForUser(userId, except?.keyHash);
+    this.changed(userId);
+    return ended;
   }
 
   clearExpired(now = Date.now()): Promise<number> {

@@ -196,7 +196,7 @@ export class RequestSession {
     const patch: DataPatch = { clear: this.patch.clear, set: Object.fromEntries(this.patch.set), delete: [...this.patch.delete] };
     if (patch.clear || patch.delete!.length || Object.keys(patch.set!).length) await this.sessions.store.patchData(record.keyHash, patch);
     if (this.expiry) {
-      await this.sessions.store.setExpiry(record.keyHash, this.expiry.expiresAt, this.expiry.persistent);
+      await this.sessions.setExpiry(record, this.expiry.expiresAt, this.expiry.persistent);
       record.expiresAt = this.expiry.expiresAt;
       record.persistent = this.expiry.persistent;
     }

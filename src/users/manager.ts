@@ -30,6 +30,7 @@ const FLAGS = ['is_active', 'is_staff', 'is_superuser'] as const;
 export class UserManager {
   private readonly customNames: string[];
   private byIdStatement: Statement | undefined;
+  private readonly listeners: ((userId: number) => void)[] = [];
 
   constructor(
     private readonly handle: DatabaseHandle,
@@ -41,6 +42,15 @@ export class UserManager {
 
   private get db() {
     return this.handle.db;
+  }
+
+  /** Called with the id of every user this manager changes or deletes, once the change is stored (credential caches listen). */
+  onChange(listener: (userId: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  protected changed(userId: number): void {
+    for (const listener of this.listeners) listener(userId);
   }
 
   fromRow(row: Selectable<UserTable>): User {
@@ -238,6 +248,7 @@ export class UserManager {
     const raw = password === null ? null : this.checkPasswordInput('password', password);
     const encoded = await this.hashers.makePassword(raw);
     await this.db.updateTable('auth_user').set({ password: encoded }).where('id', '=', user.id).execute();
+    this.changed(user.id);
     return { ...user, password: encoded };
   }
 
@@ -256,6 +267,7 @@ export class UserManager {
         .where('password', '=', user.password)
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 1) {
+        this.changed(user.id);
         const old = user.password;
         user.password = encoded;
         await onUpgrade?.(old, encoded);
@@ -265,6 +277,7 @@ export class UserManager {
 
   async updateLastLogin(user: User, when = new Date()): Promise<void> {
     await this.db.updateTable('auth_user').set({ last_login: when.getTime() }).where('id', '=', user.id).execute();
+    this.changed(user.id);
     user.last_login = when;
   }
 
@@ -276,6 +289,7 @@ export class UserManager {
       } catch (err) {
         throw this.conflictFrom(err, values);
       }
+      this.changed(id);
     }
     const user = await this.getById(id);
     if (!user) throw new ApiError('not_found');
@@ -283,12 +297,14 @@ export class UserManager {
   }
 
   async delete(id: number): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    const deleted = await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('auth_user_groups').where('user_id', '=', id).execute();
       await trx.deleteFrom('auth_user_user_permissions').where('user_id', '=', id).execute();
       const result = await trx.deleteFrom('auth_user').where('id', '=', id).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     });
+    this.changed(id);
+    return deleted;
   }
 
   async list(options: ListUsersOptions = {}): Promise<{ users: User[]; count: number; page: number; pageSize: number }> {
