@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createPortcullis, type CreateOptions, type Portcullis } from '../src/portcullis.js';
 import { buildServer } from '../src/http/server.js';
-import { createPgDatabase } from './instances.js';
+import { createPgDatabase, OwnRedisCluster } from './instances.js';
 
 /**
  * With PORTCULLIS_TEST_DATABASE=postgres the same suites run on a throwaway PostgreSQL database of
@@ -18,9 +18,20 @@ async function testDatabase(dir: string): Promise<{ url: string; drop(): Promise
 
 /**
  * With PORTCULLIS_TEST_SESSION_STORE=redis the sessions live in the Redis at PORTCULLIS_TEST_REDIS_URL
- * under a key prefix of this server's own, removed afterwards.
+ * under a key prefix of this server's own, removed afterwards. With =redis-cluster each server gets a
+ * three-node Redis Cluster of its own on spare ports, stopped afterwards.
  */
-function testSessionStore(): { options: CreateOptions; cleanup(): Promise<void> } {
+async function testSessionStore(): Promise<{ options: CreateOptions; cleanup(): Promise<void> }> {
+  if (process.env.PORTCULLIS_TEST_SESSION_STORE === 'redis-cluster') {
+    const cluster = new OwnRedisCluster();
+    try {
+      await cluster.start();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return { options: { sessionStore: cluster.url, redisPrefix: 'portcullis-test:' }, cleanup: () => cluster.stop() };
+  }
   if (process.env.PORTCULLIS_TEST_SESSION_STORE !== 'redis') return { options: {}, cleanup: async () => {} };
   const url = process.env.PORTCULLIS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `portcullis-test:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
@@ -69,7 +80,7 @@ export interface TestServer {
 export async function startServer(options: CreateOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
   const database = await testDatabase(dir);
-  const store = testSessionStore();
+  const store = await testSessionStore();
   const portcullis = await createPortcullis({
     databaseUrl: database.url,
     ...store.options,

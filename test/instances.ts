@@ -178,6 +178,12 @@ async function freeClusterPort(): Promise<number> {
 
 const execFileAsync = promisify(execFile);
 
+// Cluster nodes die with the test process, even one that ends without reaching its `after` hook.
+const clusterNodes = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of clusterNodes) child.kill('SIGKILL');
+});
+
 /**
  * Three redis-server processes of the test's own, joined into a Redis Cluster with no replicas (every
  * node a primary owning a third of the slots). Starting it fails loudly: a machine without
@@ -215,9 +221,14 @@ export class OwnRedisCluster {
       { stdio: 'ignore' },
     );
     this.children[this.ports.indexOf(port)] = child;
+    // A test that fails before its `after` hook must still end (the exit hook then kills the node).
+    child.unref();
+    clusterNodes.add(child);
+    child.once('exit', () => clusterNodes.delete(child));
     let failure: Error | null = null;
     child.once('error', (err) => (failure = new Error(`cannot start redis-server: ${err.message}`)));
-    child.once('exit', (code) => (failure ??= new Error(`redis-server on ${port} exited with ${code}: ${this.log(port)}`)));
+    const onExit = (code: number | null) => (failure ??= new Error(`redis-server on ${port} exited with ${code}: ${this.log(port)}`));
+    child.once('exit', onExit);
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (failure) throw failure;
@@ -225,7 +236,7 @@ export class OwnRedisCluster {
       if (Date.now() > deadline) throw new Error(`redis-server on ${port} does not answer: ${this.log(port)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    child.removeAllListeners('exit');
+    child.off('exit', onExit);
   }
 
   async stopNode(port: number): Promise<void> {

@@ -151,7 +151,7 @@ describe('sessions on a Redis Cluster', () => {
     const nodesWithSessions = [...byNode.values()].filter((keys) => keys.some((k) => k.includes(':s:')));
     assert.ok(nodesWithSessions.length >= 2, `sessions on ${nodesWithSessions.length} node(s)`);
 
-    // Every key of one hash tag (one user's sessions, index and refresh tokens) sits in a single slot.
+    // Every key of one hash tag (a user's sessions and index; a user's refresh tokens and families) sits in one slot.
     const slotsByTag = new Map<string, Set<number>>();
     for (const [port, keys] of byNode) {
       for (const key of keys) {
@@ -165,9 +165,10 @@ describe('sessions on a Redis Cluster', () => {
     assert.ok(slotsByTag.size >= 24);
     for (const [tag, slots] of slotsByTag) assert.equal(slots.size, 1, `tag ${tag}`);
 
-    // Ending every session of a user is one script on that user's node.
+    // Ending every session (and token) of a user is one script on that user's node.
     const user = (await server.portcullis.users.getByUsername('spread7'))!;
-    assert.equal(await server.portcullis.sessions.store.deleteForUser(user.id), 2);
+    const revoked = await (await loggedIn('root')).post(`/api/admin/users/${user.id}/revoke-sessions`);
+    assert.deepEqual(await json(revoked), { revoked: 2 });
     assert.equal((await clients[14]!.get('/api/auth/me')).status, 401);
     assert.equal((await clients[15]!.get('/api/auth/me')).status, 401);
     assert.equal((await clients[16]!.get('/api/auth/me')).status, 200, 'another user is untouched');

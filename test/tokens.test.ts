@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { Client, json, PASSWORD, startServer, type ErrorBody, type TestServer } from './helpers.js';
+import { scanTargets } from '../src/redis.js';
 
 let server: TestServer;
 before(async () => {
@@ -106,7 +107,7 @@ describe('token state with the Redis session store', () => {
     const pair = await obtain();
     const after = await database.db.selectFrom('portcullis_refresh_token').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     assert.equal(Number(after.n), Number(before.n));
-    const keys = await redis.client.keys(`${redis.prefix}*:rt:*`);
+    const keys = (await Promise.all(scanTargets(redis.client).map((node) => node.keys(`${redis.prefix}*:rt:*`)))).flat();
     assert.ok(keys.length >= 1);
     assert.ok(!keys.some((k) => k.includes(pair.refresh_token)), 'only hashes are stored');
   });
