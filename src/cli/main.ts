@@ -175,7 +175,7 @@ async function main(argv: string[]): Promise<void> {
       } catch (err) {
         fail((err as Error).message);
       }
-      console.log(`Configuration: OK (database ${redactUrl(config.databaseUrl)}, session store ${config.sessionStore}, SameSite=${config.sameSite}${config.secureCookies ? ', Secure' : ''})`);
+      console.log(`Configuration: OK (database ${redactUrl(config.databaseUrl)}, session store ${redactUrl(config.sessionStore)}, SameSite=${config.sameSite}${config.secureCookies ? ', Secure' : ''})`);
       if (values.origin) {
         const api = values.api ?? `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${config.port}`;
         const findings = diagnoseOrigin(config, values.origin, api);
