@@ -174,6 +174,15 @@ describe('sessions on a Redis Cluster', () => {
     assert.equal((await clients[16]!.get('/api/auth/me')).status, 200, 'another user is untouched');
   });
 
+  test('a password-hash upgrade rewrites every session of the user in one script', async () => {
+    const { store } = server.portcullis.sessions;
+    const user = (await server.portcullis.users.getByUsername('spread9'))!;
+    const before = await store.listForUser(user.id, Date.now());
+    assert.equal(before.length, 2);
+    await store.updateAuthHash(user.id, before[0]!.authHash!, 'upgraded');
+    assert.deepEqual((await store.listForUser(user.id, Date.now())).map((r) => r.authHash), ['upgraded', 'upgraded']);
+  });
+
   test('clearsessions walks every primary', async () => {
     const store = server.portcullis.sessions.store as RedisSessionStore;
     const client = server.portcullis.redis!.client;
