@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -180,8 +181,12 @@ describe('PORTCULLIS_SESSION_STORE=django: one login on both apps', () => {
       const listed = await app.inject({ method: 'GET', url: '/api/auth/sessions', headers: { cookie: `sessionid=${key}` } });
       assert.equal(listed.statusCode, 200, listed.body);
       assert.equal((listed.json() as { sessions: unknown[] }).sessions.length, 1);
-      // A logout on Django ends it on portcullis too.
+      // A logout on Django ends it on portcullis too: at once for anything that changes state, and for
+      // reads within PORTCULLIS_AUTH_CACHE_MS (the auth cache's bound on changes made elsewhere).
       django('session.py', 'logout', key);
+      const revoke = await app.inject({ method: 'POST', url: '/api/auth/sessions/revoke-others', headers: { cookie: `sessionid=${key}` } });
+      assert.equal(revoke.statusCode, 401, revoke.body);
+      await sleep(portcullis.config.authCacheMs + 50);
       assert.equal((await app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie: `sessionid=${key}` } })).statusCode, 401);
     } finally {
       await app.close();

@@ -31,17 +31,18 @@ export function isTrustedOrigin(origin: string, request: FastifyRequest, trusted
  * carry no ambient credential, so a forged cross-site request gains nothing and is let through.
  */
 export function registerCsrf(app: FastifyInstance, options: CsrfOptions): void {
-  app.addHook('preHandler', async (request) => {
-    if (!UNSAFE.has(request.method)) return;
-    const always = request.routeOptions.config.csrf === 'always';
-    if (!always && request.cookies[options.sessionCookieName] === undefined) return;
-    const origin = request.headers.origin;
-    if (origin !== undefined) {
-      if (!isTrustedOrigin(origin, request, options.trustedOrigins)) throw new ApiError('csrf_failed');
-      return;
-    }
-    if (request.headers['sec-fetch-site'] === 'cross-site') throw new ApiError('csrf_failed');
+  app.addHook('preHandler', (request, _reply, done) => {
+    done(csrfFailure(request, options));
   });
+}
+
+function csrfFailure(request: FastifyRequest, options: CsrfOptions): ApiError | undefined {
+  if (!UNSAFE.has(request.method)) return undefined;
+  const always = request.routeOptions.config.csrf === 'always';
+  if (!always && request.cookies[options.sessionCookieName] === undefined) return undefined;
+  const origin = request.headers.origin;
+  if (origin !== undefined) return isTrustedOrigin(origin, request, options.trustedOrigins) ? undefined : new ApiError('csrf_failed');
+  return request.headers['sec-fetch-site'] === 'cross-site' ? new ApiError('csrf_failed') : undefined;
 }
 
 /** A synchronizer token for HTML forms and the `csrftoken` cookie (Django's CSRF_COOKIE). */

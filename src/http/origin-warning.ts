@@ -21,13 +21,16 @@ function headerSafe(text: string): string {
  * one of the mistakes to explain.
  */
 export function registerOriginWarning(app: FastifyInstance, config: PortcullisConfig, loginPath = '/api/auth/login'): void {
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const origin = request.headers.origin;
-    if (request.method !== 'POST' || origin === undefined || request.url.split('?')[0] !== loginPath) return;
-    const problems = diagnoseOrigin(config, origin, ownOrigin(request)).filter((f) => f.level === 'error');
-    if (!problems.length) return;
-    const text = problems.map((f) => (f.fix ? `${f.message} Fix: ${f.fix}` : f.message)).join(' | ');
-    request.log.warn({ origin }, `login from ${origin}: ${text}`);
-    if (!config.production) reply.header(WARNING_HEADER, headerSafe(text));
+    if (request.method === 'POST' && origin !== undefined && request.url.split('?')[0] === loginPath) {
+      const problems = diagnoseOrigin(config, origin, ownOrigin(request)).filter((f) => f.level === 'error');
+      if (problems.length) {
+        const text = problems.map((f) => (f.fix ? `${f.message} Fix: ${f.fix}` : f.message)).join(' | ');
+        request.log.warn({ origin }, `login from ${origin}: ${text}`);
+        if (!config.production) reply.header(WARNING_HEADER, headerSafe(text));
+      }
+    }
+    done();
   });
 }

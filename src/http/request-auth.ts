@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { RequestInfo } from '../auth/backends.js';
 import type { SessionRecord } from '../sessions/base.js';
@@ -7,7 +7,17 @@ import { resolveAuth, sessionKeyFrom, type RequestAuth } from '../adapters/core.
 
 export type { RequestAuth };
 
-const resolved = new WeakMap<FastifyRequest, Promise<RequestAuth | null>>();
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller, worked out once per request by authOf (declared up front: see decorateAuth). */
+    portcullisAuth: Promise<RequestAuth | null> | null;
+  }
+}
+
+/** Declares the per-request slot authOf fills, so every request object keeps one shape. */
+export function decorateAuth(app: FastifyInstance): void {
+  app.decorateRequest('portcullisAuth', null);
+}
 
 /** The session key the request carries, from the Authorization header first, else the cookie. */
 export function sessionKeyOf(request: FastifyRequest, cookieName: string): { key: string; via: 'cookie' | 'header' } | null {
@@ -16,12 +26,8 @@ export function sessionKeyOf(request: FastifyRequest, cookieName: string): { key
 
 /** Resolves the caller once per request, however many handlers ask. */
 export function authOf(portcullis: Portcullis, request: FastifyRequest): Promise<RequestAuth | null> {
-  let pending = resolved.get(request);
-  if (!pending) {
-    pending = resolveAuth(portcullis, request.headers.authorization, request.cookies[portcullis.config.sessionCookieName], request.method);
-    resolved.set(request, pending);
-  }
-  return pending;
+  request.portcullisAuth ??= resolveAuth(portcullis, request.headers.authorization, request.cookies[portcullis.config.sessionCookieName], request.method);
+  return request.portcullisAuth;
 }
 
 export async function requireAuth(portcullis: Portcullis, request: FastifyRequest): Promise<RequestAuth> {

@@ -2,19 +2,26 @@ import { Type, type Static } from '@sinclair/typebox';
 
 /** The one description of every body: it validates input, serialises output and feeds /openapi.json. */
 
+/**
+ * `type: ["string", "null"]` rather than anyOf: fast-json-stringify serialises it with a typeof test,
+ * where anyOf makes it run a validator (with its date-time regex) on every response. OpenAPI 3.0
+ * output shows it as `nullable: true`.
+ */
+const NullableString = (options: { format?: string } = {}) => Type.Unsafe<string | null>({ type: ['string', 'null'], ...options });
+
 export const UserSchema = Type.Object(
   {
     id: Type.Integer(),
     username: Type.String(),
     email: Type.String(),
-    phone: Type.Union([Type.String(), Type.Null()]),
+    phone: NullableString(),
     first_name: Type.String(),
     last_name: Type.String(),
     is_active: Type.Boolean(),
     is_staff: Type.Boolean(),
     is_superuser: Type.Boolean(),
     date_joined: Type.String({ format: 'date-time' }),
-    last_login: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    last_login: NullableString({ format: 'date-time' }),
   },
   { $id: 'User', additionalProperties: true, description: 'A user; custom fields from the config appear beside these.' },
 );

@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { passwordRoutes } from './routes/password.js';
 import { applySecurityHeaders } from './security-headers.js';
+import { decorateAuth } from './request-auth.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
 
 export interface ServerOptions {
@@ -49,6 +50,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   });
 
   registerJsonBody(app);
+  decorateAuth(app);
   registerErrorHandling(app);
   await app.register(cookie);
   await app.register(cors, {
@@ -62,8 +64,11 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   registerOriginWarning(app, config);
   registerCsrf(app, { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName });
 
-  app.addHook('onSend', async (request, reply) => {
+  // Callback-style hooks here and in the CSRF and origin checks: they run on every request, and an
+  // async hook costs a promise and a trip through the microtask queue each time.
+  app.addHook('onSend', (request, reply, payload, done) => {
     applySecurityHeaders(request, reply, { hsts: config.secureCookies });
+    done(null, payload);
   });
 
   app.addSchema(UserSchema);

@@ -45,6 +45,7 @@ export interface CreateUserInput {
   [custom: string]: unknown;
 }
 
+/** What the API shows of a user: the contract's shape, custom fields flattened in. A new object each call. */
 export function toPublicUser(user: User): PublicUser {
   return {
     id: user.id,
@@ -60,4 +61,19 @@ export function toPublicUser(user: User): PublicUser {
     last_login: user.last_login ? user.last_login.toISOString() : null,
     ...user.fields,
   };
+}
+
+const shown = new WeakMap<User, { view: Readonly<PublicUser>; lastLogin: Date | null }>();
+
+/**
+ * The same, for an answer that only serialises it: a user object served many times (the auth cache
+ * hands out one object for a moment) is converted once, and again if a login stamped its last_login
+ * in place since. The view is frozen: it is shared.
+ */
+export function publicView(user: User): Readonly<PublicUser> {
+  const known = shown.get(user);
+  if (known && known.lastLogin === user.last_login) return known.view;
+  const view = Object.freeze(toPublicUser(user));
+  shown.set(user, { view, lastLogin: user.last_login });
+  return view;
 }

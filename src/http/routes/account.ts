@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Portcullis } from '../../portcullis.js';
 import { ApiError, validationError } from '../../errors.js';
-import { toPublicUser } from '../../users/types.js';
+import { publicView, toPublicUser } from '../../users/types.js';
 import type { SessionRecord } from '../../sessions/base.js';
 import type { IssuedSession } from '../../sessions/manager.js';
 import { clearSessionCookie, cookiePolicy, setCsrfCookie, setSessionCookie } from '../cookies.js';
@@ -88,7 +88,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
 
   app.get('/me', { schema: { tags, summary: 'The logged-in user', response: { 200: UserResponse, ...errorResponses } } }, async (request) => {
     const { user } = await requireAuth(portcullis, request);
-    return { user: toPublicUser(user) };
+    return { user: publicView(user) };
   });
 
   app.post<{ Body: PasswordChangeBody }>(
