@@ -303,7 +303,7 @@ export interface CreateOptions extends PortcullisOptions {
 
 /** PORTCULLIS_SESSION_STORE: `database` (default), `redis://…`, `redis-cluster://…` or `cookie`. */
 async function createSessionStore(config: PortcullisConfig, database: DatabaseHandle, redis: RedisHandle | null): Promise<SessionStore> {
-  if (config.sessionStore === 'database') return new SqlSessionStore(database);
+  if (config.sessionStore === 'database') return new SqlSessionStore(database, Object.keys(config.userFields));
   if (redis) return new RedisSessionStore(redis, config.secretKey);
   if (config.sessionStore === 'cookie') return new CookieSessionStore(config.secretKey);
   throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not known; use database, redis://HOST:PORT, redis-cluster://HOST:PORT,HOST:PORT, cookie or django.`);

@@ -11,6 +11,8 @@ export interface DatabaseHandle {
   dialect: Dialect;
   /** The raw SQLite connection, for the few hot-path statements prepared once (null elsewhere). */
   sqlite: SQLite.Database | null;
+  /** The raw PostgreSQL pool, for the hot-path statements prepared by name (null elsewhere). */
+  pg: pg.Pool | null;
   close(): Promise<void>;
 }
 
@@ -33,21 +35,21 @@ export function connectDatabase(url: string): DatabaseHandle {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
+    return { db, dialect: 'sqlite', sqlite, pg: null, close: () => db.destroy() };
   }
   if (url.startsWith('postgres:') || url.startsWith('postgresql:')) {
     const pool = new pg.Pool({ connectionString: url, types: pgTypes, max: 10, connectionTimeoutMillis: 5000 });
     // An idle client that loses its server emits 'error'; the pool replaces it, the process must not die.
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: 'postgres', sqlite: null, close: () => db.destroy() };
+    return { db, dialect: 'postgres', sqlite: null, pg: pool, close: () => db.destroy() };
   }
   if (url.startsWith('mysql:')) {
     // BIGINT epoch milliseconds come back as numbers; they stay far below 2^53.
     const pool = createMysqlPool({ uri: url, supportBigNumbers: true, bigNumberStrings: false, connectionLimit: 10, connectTimeout: 5000, charset: 'utf8mb4' });
     pool.on('connection', (conn) => conn.on('error', () => {}));
     const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
-    return { db, dialect: 'mysql', sqlite: null, close: () => db.destroy() };
+    return { db, dialect: 'mysql', sqlite: null, pg: null, close: () => db.destroy() };
   }
   throw new Error(`unsupported database URL scheme: ${url.split(':')[0]}`);
 }

@@ -12,9 +12,27 @@ export function applyPatch(data: SessionData, patch: DataPatch): SessionData {
   return next;
 }
 
-const SESSION_COLUMNS = ['key_hash', 'public_id', 'user_id', 'backend', 'auth_hash', 'data', 'created_at', 'last_seen_at', 'expires_at', 'persistent', 'ip', 'user_agent'];
-const JOINED_HEAD = `SELECT ${SESSION_COLUMNS.map((c) => `s.${c} AS __s_${c}`).join(', ')}, u.* FROM portcullis_session s LEFT JOIN auth_user u ON u.id = s.user_id`;
-const JOINED = `${JOINED_HEAD} WHERE s.key_hash = $1 AND s.expires_at > $2`;
+const SESSION_COLUMNS = ['key_hash', 'public_id', 'user_id', 'backend', 'auth_hash', 'data', 'created_at', 'last_seen_at', 'expires_at', 'persistent', 'ip', 'user_agent'] as const;
+/** auth_user's own columns; the configured custom fields follow them. */
+const USER_COLUMNS = ['id', 'password', 'last_login', 'is_superuser', 'username', 'first_name', 'last_name', 'email', 'is_staff', 'is_active', 'date_joined'];
+
+/** A session row as values in SESSION_COLUMNS order (the joined query's first columns). */
+function fromValues(v: unknown[]): SessionRecord {
+  return {
+    keyHash: v[0] as string,
+    publicId: v[1] as string,
+    userId: v[2] === null ? null : Number(v[2]),
+    backend: v[3] as string | null,
+    authHash: v[4] as string | null,
+    data: JSON.parse(v[5] as string) as SessionData,
+    createdAt: Number(v[6]),
+    lastSeenAt: Number(v[7]),
+    expiresAt: Number(v[8]),
+    persistent: Boolean(v[9]),
+    ip: v[10] as string | null,
+    userAgent: v[11] as string | null,
+  };
+}
 
 function fromRow(row: Selectable<SessionTable>): SessionRecord {
   return {
@@ -38,8 +56,20 @@ export class SqlSessionStore implements SessionStore {
   readonly name = 'database';
   private getStatement: Statement | undefined;
   private joinStatement: Statement | undefined;
+  private readonly userColumns: string[];
+  private readonly joinedSql: string;
 
-  constructor(private readonly handle: DatabaseHandle) {}
+  /** `customUserColumns`: the configured custom user fields, which the joined query also reads. */
+  constructor(
+    private readonly handle: DatabaseHandle,
+    customUserColumns: string[] = [],
+  ) {
+    this.userColumns = [...USER_COLUMNS, ...customUserColumns];
+    // Column names are checked at configuration time (^[a-z][a-z0-9_]*$); quoting keeps reserved words safe.
+    const q = (name: string) => (handle.dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
+    const columns = [...SESSION_COLUMNS.map((c) => `s.${q(c)} AS ${q(`__s_${c}`)}`), ...this.userColumns.map((c) => `u.${q(c)}`)];
+    this.joinedSql = `SELECT ${columns.join(', ')} FROM portcullis_session s LEFT JOIN auth_user u ON u.id = s.user_id WHERE s.key_hash = ? AND s.expires_at > ?`;
+  }
 
   private get db() {
     return this.handle.db;
@@ -84,26 +114,34 @@ export class SqlSessionStore implements SessionStore {
 
   /**
    * The session and its user in one round trip (one query instead of two on every authenticated
-   * request, which is what a networked database charges for). Session columns come back under a
-   * `__s_` prefix, which no user column can have.
+   * request, which is what a networked database charges for), with the columns named up front. On
+   * SQLite the statement is prepared once and returns plain arrays; on PostgreSQL it is a named
+   * prepared statement, planned once per connection.
    */
   async getWithUserRow(keyHash: string, now: number): Promise<{ record: SessionRecord; userRow: Record<string, unknown> | null } | null> {
-    let row: Record<string, unknown> | undefined;
+    let values: unknown[] | undefined;
     if (this.handle.sqlite) {
-      this.joinStatement ??= this.handle.sqlite.prepare(JOINED.replace('$1', '?').replace('$2', '?'));
-      row = this.joinStatement.get(keyHash, now) as Record<string, unknown> | undefined;
+      this.joinStatement ??= this.handle.sqlite.prepare(this.joinedSql).raw(true);
+      values = this.joinStatement.get(keyHash, now) as unknown[] | undefined;
+    } else if (this.handle.pg) {
+      const result = await this.handle.pg.query<unknown[]>({
+        name: 'portcullis_session_with_user',
+        text: this.joinedSql.replace('?', '$1').replace('?', '$2'),
+        values: [keyHash, now],
+        rowMode: 'array',
+      });
+      values = result.rows[0];
     } else {
-      const result = await sql<Record<string, unknown>>`${sql.raw(JOINED_HEAD)} WHERE s.key_hash = ${keyHash} AND s.expires_at > ${now}`.execute(this.db);
-      row = result.rows[0];
+      const result = await sql<Record<string, unknown>>`${sql.raw(this.joinedSql.slice(0, this.joinedSql.indexOf(' WHERE ')))} WHERE s.key_hash = ${keyHash} AND s.expires_at > ${now}`.execute(this.db);
+      // Keys come back in the order the query named them.
+      values = result.rows[0] && Object.values(result.rows[0]);
     }
-    if (!row) return null;
-    const session: Record<string, unknown> = {};
+    if (!values) return null;
+    const base = SESSION_COLUMNS.length;
+    if (values[base] === null || values[base] === undefined) return { record: fromValues(values), userRow: null };
     const user: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(row)) {
-      if (k.startsWith('__s_')) session[k.slice(4)] = v;
-      else user[k] = v;
-    }
-    return { record: fromRow(session as unknown as Selectable<SessionTable>), userRow: user.id === null || user.id === undefined ? null : user };
+    for (let i = 0; i < this.userColumns.length; i++) user[this.userColumns[i]!] = values[base + i];
+    return { record: fromValues(values), userRow: user };
   }
 
   async touch(keyHash: string, lastSeenAt: number, expiresAt?: number): Promise<void> {
