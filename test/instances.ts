@@ -243,6 +243,7 @@ export class OwnRedisCluster {
     const child = this.children[this.ports.indexOf(port)];
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
+    child.ref(); // keep the test process alive until the node is gone, so stop() can remove its folder
     child.kill('SIGKILL');
     await exited;
   }
