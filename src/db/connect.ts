@@ -1,4 +1,4 @@
-import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import { createPool as createMysqlPool } from 'mysql2';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
@@ -25,6 +25,28 @@ const pgTypes = {
   },
 };
 
+/**
+ * Kysely prepares every query it runs; on SQLite, preparing costs more than running a small
+ * statement. The connection it gets keeps each statement by its SQL text and hands it out again
+ * (better-sqlite3 statements are reusable, and SQLite re-prepares one by itself after a schema
+ * change). Bounded: a full cache is simply dropped.
+ */
+function reusingStatements(sqlite: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(source: string) {
+      let statement = statements.get(source);
+      if (statement === undefined) {
+        if (statements.size >= 1000) statements.clear();
+        statement = sqlite.prepare(source);
+        statements.set(source, statement);
+      }
+      return statement;
+    },
+  };
+}
+
 export function connectDatabase(url: string): DatabaseHandle {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
@@ -34,7 +56,7 @@ export function connectDatabase(url: string): DatabaseHandle {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
     return { db, dialect: 'sqlite', sqlite, pg: null, close: () => db.destroy() };
   }
   if (url.startsWith('postgres:') || url.startsWith('postgresql:')) {

@@ -1,4 +1,6 @@
 import { sql } from 'kysely';
+import type SQLite from 'better-sqlite3';
+import type { Statement } from 'better-sqlite3';
 import type { DatabaseHandle } from '../db/connect.js';
 import { retryOnDeadlock } from '../db/portable.js';
 import { applyConsume, type ConsumeResult, type ConsumeRule, type CounterState, type ThrottleStore } from './base.js';
@@ -11,10 +13,19 @@ import { applyConsume, type ConsumeResult, type ConsumeRule, type CounterState, 
 export class SqlThrottleStore implements ThrottleStore {
   readonly name = 'database';
   private sweepAt = 0;
+  /** On SQLite: statements prepared once and run synchronously (a login runs a dozen of them). */
+  private readonly native: NativeStatements | null;
 
-  constructor(private readonly handle: DatabaseHandle) {}
+  constructor(private readonly handle: DatabaseHandle) {
+    this.native = handle.sqlite ? nativeStatements(handle.sqlite) : null;
+  }
 
   async consume(key: string, rule: ConsumeRule, now: number): Promise<ConsumeResult> {
+    if (this.native) {
+      const result = this.native.consume(key, rule, now);
+      await this.sweep(now);
+      return result;
+    }
     const { db, dialect } = this.handle;
     const result = await retryOnDeadlock(() => db.transaction().execute(async (trx) => {
       const seed = trx.insertInto('portcullis_throttle').values({ key, count: 0, blocked_until: 0, expires_at: 0 });
@@ -42,6 +53,7 @@ export class SqlThrottleStore implements ThrottleStore {
   }
 
   async peek(key: string, now: number): Promise<CounterState | null> {
+    if (this.native) return this.native.peek(key, now);
     const row = await this.handle.db
       .selectFrom('portcullis_throttle')
       .selectAll()
@@ -52,6 +64,7 @@ export class SqlThrottleStore implements ThrottleStore {
   }
 
   async refund(key: string): Promise<void> {
+    if (this.native) return void this.native.refund.run(key);
     await this.handle.db
       .updateTable('portcullis_throttle')
       .set((eb) => ({ count: eb('count', '-', 1) }))
@@ -61,6 +74,7 @@ export class SqlThrottleStore implements ThrottleStore {
   }
 
   async reset(key: string): Promise<void> {
+    if (this.native) return void this.native.reset.run(key);
     await this.handle.db.deleteFrom('portcullis_throttle').where('key', '=', key).execute();
   }
 
@@ -78,4 +92,46 @@ export class SqlThrottleStore implements ThrottleStore {
       this.sweepAt = 0;
     }
   }
+}
+
+interface NativeStatements {
+  consume(key: string, rule: ConsumeRule, now: number): ConsumeResult;
+  peek(key: string, now: number): CounterState | null;
+  refund: Statement;
+  reset: Statement;
+}
+
+interface CounterRow {
+  count: number;
+  blocked_until: number;
+  expires_at: number;
+}
+
+/**
+ * The same steps as the Kysely path, on better-sqlite3 directly: one IMMEDIATE transaction per
+ * consume (it takes the write lock up front, so another process on the same file waits rather than
+ * reading a count it is about to overwrite).
+ */
+function nativeStatements(sqlite: SQLite.Database): NativeStatements {
+  const seed = sqlite.prepare('INSERT INTO portcullis_throttle (key, count, blocked_until, expires_at) VALUES (?, 0, 0, 0) ON CONFLICT (key) DO NOTHING');
+  const read = sqlite.prepare('SELECT count, blocked_until, expires_at FROM portcullis_throttle WHERE key = ?');
+  const write = sqlite.prepare('UPDATE portcullis_throttle SET count = ?, blocked_until = ?, expires_at = ? WHERE key = ?');
+  const live = sqlite.prepare('SELECT count, blocked_until FROM portcullis_throttle WHERE key = ? AND expires_at > ?');
+  const consume = sqlite.transaction((key: string, rule: ConsumeRule, now: number): ConsumeResult => {
+    seed.run(key);
+    const row = read.get(key) as CounterRow;
+    const state = row.expires_at > now ? { count: Number(row.count), blockedUntil: Number(row.blocked_until) } : null;
+    const { result, expiresAt } = applyConsume(state, rule, now);
+    write.run(result.count, result.blockedUntil, expiresAt, key);
+    return result;
+  });
+  return {
+    consume: (key, rule, now) => consume.immediate(key, rule, now),
+    peek(key, now) {
+      const row = live.get(key, now) as Omit<CounterRow, 'expires_at'> | undefined;
+      return row ? { count: Number(row.count), blockedUntil: Number(row.blocked_until) } : null;
+    },
+    refund: sqlite.prepare('UPDATE portcullis_throttle SET count = count - 1 WHERE key = ? AND count > 0'),
+    reset: sqlite.prepare('DELETE FROM portcullis_throttle WHERE key = ?'),
+  };
 }
