@@ -3,6 +3,7 @@
 export interface Bar {
   label: string;
   ratio: number;
+  /** 0: a figure shown for information, with no target and no verdict (grey bar). */
   target: number;
   pass: boolean;
 }
@@ -33,12 +34,16 @@ export function barChart(title: string, subtitle: string, bars: Bar[]): string {
   }
   bars.forEach((b, i) => {
     const y = top + i * rowH;
-    const colour = b.pass ? '#2e7d32' : '#c62828';
+    const colour = b.target === 0 ? '#9e9e9e' : b.pass ? '#2e7d32' : '#c62828';
     const w = (x(b.ratio) - labelW).toFixed(1);
     const tx = x(b.target).toFixed(1);
     parts.push(`<text x="12" y="${y + 20}">${esc(b.label)}</text>`);
     parts.push(`<rect x="${labelW}" y="${y + 6}" width="${w}" height="20" fill="${colour}"/>`);
     parts.push(`<text x="${(x(b.ratio) + 6).toFixed(1)}" y="${y + 21}">${b.ratio.toFixed(2)}</text>`);
+    if (b.target === 0) {
+      parts.push(`<text x="${labelW}" y="${y + 41}" font-size="10" fill="#333">no target: shown for information</text>`);
+      return;
+    }
     parts.push(`<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + 31}" stroke="#000" stroke-width="2" stroke-dasharray="4 2"/>`);
     parts.push(`<text x="${tx}" y="${y + 41}" text-anchor="middle" font-size="10" fill="#333">target ${b.target}</text>`);
   });
