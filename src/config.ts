@@ -86,6 +86,11 @@ export interface PortcullisConfig {
    * by another instance goes unseen here. Changes made by this instance apply at once.
    */
   authCacheMs: number;
+  /**
+   * Password hashes computed at once (PORTCULLIS_HASH_CONCURRENCY); default one per core but one, so
+   * the event loop always has a core (see defaultHashConcurrency). Others wait their turn, FIFO.
+   */
+  hashConcurrency?: number;
   production: boolean;
   logLevel: string;
   dataDir: string;
@@ -119,7 +124,8 @@ function parseBool(value: string | undefined): boolean | undefined {
 
 function parseIntStrict(name: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number of seconds, not "${value}".`);
+  const unit = name === 'PORT' || name === 'PORTCULLIS_HASH_CONCURRENCY' ? '' : name.endsWith('_MS') ? ' of milliseconds' : name.endsWith('_MINUTES') ? ' of minutes' : ' of seconds';
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number${unit}, not "${value}".`);
   return Number(value);
 }
 
@@ -169,6 +175,8 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   if (reauth !== undefined) o.reauthMinutes = reauth;
   const authCache = parseIntStrict('PORTCULLIS_AUTH_CACHE_MS', env.PORTCULLIS_AUTH_CACHE_MS);
   if (authCache !== undefined) o.authCacheMs = authCache;
+  const hashConcurrency = parseIntStrict('PORTCULLIS_HASH_CONCURRENCY', env.PORTCULLIS_HASH_CONCURRENCY);
+  if (hashConcurrency !== undefined) o.hashConcurrency = hashConcurrency;
   if (env.PORTCULLIS_DJANGO_SECRET_KEY) o.djangoSecretKey = env.PORTCULLIS_DJANGO_SECRET_KEY;
   if (env.PORTCULLIS_DJANGO_DATABASE_URL) o.djangoDatabaseUrl = env.PORTCULLIS_DJANGO_DATABASE_URL;
   if (env.NODE_ENV) o.production = env.NODE_ENV === 'production';
@@ -240,6 +248,9 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
   }
   const sessionAge = merged.sessionAge ?? 1209600;
   if (sessionAge <= 0) throw new ConfigError('PORTCULLIS_SESSION_AGE must be a positive number of seconds.');
+  if (merged.hashConcurrency !== undefined && (!Number.isSafeInteger(merged.hashConcurrency) || merged.hashConcurrency < 1)) {
+    throw new ConfigError('PORTCULLIS_HASH_CONCURRENCY must be a whole number of at least 1.');
+  }
   const authCacheMs = merged.authCacheMs ?? 1000;
   if (!Number.isInteger(authCacheMs) || authCacheMs < 0 || authCacheMs > 60_000) {
     throw new ConfigError('PORTCULLIS_AUTH_CACHE_MS must be a whole number of milliseconds from 0 (off) to 60000.');
@@ -303,6 +314,7 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     sessionIdleTimeout: merged.sessionIdleTimeout ?? 0,
     reauthMinutes: merged.reauthMinutes ?? 15,
     authCacheMs,
+    hashConcurrency: merged.hashConcurrency,
     production: merged.production ?? false,
     logLevel: merged.logLevel ?? 'info',
     dataDir,

@@ -317,7 +317,10 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
   let redis: RedisHandle | null = null;
   try {
     if (runMigrations) await migrate(database, config.userFields);
-    const hashers = createPasswordHashers(config.hashers.length ? config.hashers : DEFAULT_HASHERS, { hasherOptions: config.hasherOptions });
+    const hashers = createPasswordHashers(config.hashers.length ? config.hashers : DEFAULT_HASHERS, {
+      hasherOptions: config.hasherOptions,
+      maxConcurrent: config.hashConcurrency,
+    });
     if (setDefaultHashers) setDefaultPasswordHashers(hashers);
     const django = config.sessionStore === 'django' ? await openDjangoSessionStore(config, database) : null;
     const userOptions = { userFields: config.userFields, loginFields: config.loginFields };

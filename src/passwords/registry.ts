@@ -71,8 +71,16 @@ function checkLength(password: string): void {
 }
 
 export interface PasswordHashersOptions {
-  /** Hash computations allowed at once across this registry (default: os.availableParallelism()). */
+  /** Hash computations allowed at once across this registry (default: defaultHashConcurrency()). */
   maxConcurrent?: number;
+}
+
+/**
+ * One hash per core but one: the event loop keeps a core of its own, so a storm of logins (or of
+ * guesses) slows other logins down but not every other request. On one core, one hash at a time.
+ */
+export function defaultHashConcurrency(): number {
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /** Django's PASSWORD_HASHERS: the first hasher hashes new passwords, every one of them verifies. */
@@ -89,7 +97,7 @@ export class PasswordHashers {
       this.byAlgorithm.set(h.algorithm, h);
     }
     this.preferred = first;
-    this.limiter = new Limiter(options.maxConcurrent ?? availableParallelism());
+    this.limiter = new Limiter(options.maxConcurrent ?? defaultHashConcurrency());
   }
 
   get algorithms(): string[] {
