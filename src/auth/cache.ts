@@ -11,15 +11,31 @@
  * - callers consult it only for safe requests (GET, HEAD, OPTIONS): a request that changes
  *   something always checks the store, so a revoked session can never act, only read, for that long.
  *
- * Nulls are never remembered, so a bad key always goes to the store. Entries sit in insertion order,
- * which with one TTL for all is also expiry order: expired ones are swept from the front on insert,
- * and when `maxEntries` is reached the oldest goes first.
+ * Nulls are never remembered, so a bad key always goes to the store. A credential is remembered only
+ * the second time it is checked within the TTL: one seen once (a crawl over many sessions, each used
+ * once) would only fill the heap with entries nobody asks for again, and entries that live a second
+ * are exactly what a generational garbage collector handles worst. The first sightings are kept as
+ * times in a fixed typed array indexed by a hash of the key, so they allocate nothing.
+ *
+ * Entries sit in insertion order, which with one TTL for all is also expiry order: expired ones are
+ * swept from the front on insert, and when `maxEntries` is reached the oldest goes first.
  */
+const SEEN_SLOTS = 1 << 14;
+
+/** FNV-1a over the key's UTF-16 code units: cheap, allocation-free and good enough to spread keys. */
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 export class AuthCache<V> {
   private readonly entries = new Map<string, { value: V; userId: number; until: number }>();
   private readonly byUser = new Map<number, Set<string>>();
   /** Bumped by every forget: an answer read from the store before a change must not be kept after it. */
   private generation = 0;
+  /** Until when a key hashing to each slot counts as seen once (a collision only admits a key early). */
+  private readonly seenUntil = new Float64Array(SEEN_SLOTS);
 
   constructor(
     /** How long an entry may be served; 0 turns the cache off. */
@@ -53,7 +69,7 @@ export class AuthCache<V> {
    * changed since `version` was read (the value may predate that change).
    */
   set(key: string, value: V, userId: number, version: number, now: number, expiresAt = Infinity): void {
-    if (!this.enabled || version !== this.generation) return;
+    if (!this.enabled || version !== this.generation || !this.seenBefore(key, now)) return;
     const old = this.entries.get(key);
     if (old !== undefined) this.remove(key, old.userId);
     this.sweep(now);
@@ -86,6 +102,14 @@ export class AuthCache<V> {
     this.generation++;
     this.entries.clear();
     this.byUser.clear();
+  }
+
+  /** True if this key was checked within the TTL before; else notes that it was, now. */
+  private seenBefore(key: string, now: number): boolean {
+    const slot = hashKey(key) & (SEEN_SLOTS - 1);
+    if (this.seenUntil[slot]! > now) return true;
+    this.seenUntil[slot] = now + this.ttlMs;
+    return false;
   }
 
   private sweep(now: number): void {
