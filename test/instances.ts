@@ -204,11 +204,27 @@ export class OwnRedisCluster {
 
   async start(size = 3): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'));
-    for (let i = 0; i < size; i++) this.ports.push(await freeClusterPort());
-    await Promise.all(this.ports.map((port) => this.startNode(port)));
+    for (let i = 0; i < size; i++) await this.startFreshNode();
     await execFileAsync('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     for (const port of this.ports) {
       await waitFor(async () => /cluster_state:ok/.test(await this.cli(port, 'cluster', 'info')), 20_000, `cluster_state:ok on node ${port}`);
+    }
+  }
+
+  /**
+   * A new node on a free port. Test files run in parallel, each with clusters of its own, so a port
+   * (or its bus port, +10000) found free can be taken before redis-server binds it: then another one.
+   */
+  private async startFreshNode(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freeClusterPort();
+      this.ports.push(port);
+      try {
+        return await this.startNode(port);
+      } catch (err) {
+        this.ports.pop();
+        if (attempt >= 10 || !/Address already in use/.test((err as Error).message)) throw err;
+      }
     }
   }
 
