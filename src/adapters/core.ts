@@ -100,17 +100,20 @@ export class RequestContext {
   private pending: Promise<RequestAuth | null> | undefined;
   private sessionPending: Promise<RequestSession> | undefined;
   private readonly sessionCookie: string | undefined;
+  /** The request's method, upper-cased once: it decides whether the auth cache may answer. */
+  private readonly method: string;
 
   constructor(
     readonly portcullis: Portcullis,
     readonly facts: RequestFacts,
   ) {
     this.sessionCookie = readCookie(facts.cookie, portcullis.config.sessionCookieName);
+    this.method = facts.method.toUpperCase();
   }
 
   /** The caller's credential and session, or null for an anonymous request. */
   auth(): Promise<RequestAuth | null> {
-    this.pending ??= resolveAuth(this.portcullis, this.facts.authorization, this.sessionCookie, this.facts.method.toUpperCase());
+    this.pending ??= resolveAuth(this.portcullis, this.facts.authorization, this.sessionCookie, this.method);
     return this.pending;
   }
 
@@ -156,7 +159,7 @@ export class RequestContext {
       const auth = await this.auth();
       // A safe request's auth may come from the cache, whose copy of the data can be behind another
       // instance's writes: the application's session data is always read from the store.
-      if (auth && auth.via !== 'bearer' && found && !isSafeMethod(this.facts.method.toUpperCase())) {
+      if (auth && auth.via !== 'bearer' && found && !isSafeMethod(this.method)) {
         return new RequestSession(sessions, auth.session, options, found.key);
       }
       return RequestSession.load(sessions, found?.key, options);

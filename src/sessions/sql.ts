@@ -34,21 +34,9 @@ function fromValues(v: unknown[]): SessionRecord {
   };
 }
 
+/** A session row by column name (the store's other queries): the same mapping as fromValues. */
 function fromRow(row: Selectable<SessionTable>): SessionRecord {
-  return {
-    keyHash: row.key_hash,
-    publicId: row.public_id,
-    userId: row.user_id === null ? null : Number(row.user_id),
-    backend: row.backend,
-    authHash: row.auth_hash,
-    data: JSON.parse(row.data) as SessionData,
-    createdAt: Number(row.created_at),
-    lastSeenAt: Number(row.last_seen_at),
-    expiresAt: Number(row.expires_at),
-    persistent: Boolean(row.persistent),
-    ip: row.ip,
-    userAgent: row.user_agent,
-  };
+  return fromValues(SESSION_COLUMNS.map((c) => row[c]));
 }
 
 /** The default store: one row per session in `portcullis_session`, found by the key's hash. */
