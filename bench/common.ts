@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Portcullis } from '../src/portcullis.js';
 
@@ -73,4 +74,14 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export type LoadGenerator = 'wrk' | 'autocannon';
+
+/** wrk when it is on the PATH (or BENCH_LOADGEN says which); run.ts reports the choice with the figures. */
+export function loadGenerator(): LoadGenerator {
+  const asked = process.env.BENCH_LOADGEN;
+  if (asked === 'wrk' || asked === 'autocannon') return asked;
+  if (asked) throw new Error(`BENCH_LOADGEN: wrk or autocannon, not "${asked}"`);
+  return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error ? 'autocannon' : 'wrk';
 }

@@ -6,11 +6,13 @@
  * table as text and as markdown for the README; the exit code is 1 when any figure fails.
  *
  * Settings (environment): BENCH_ONLY=id,id runs a subset; BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP,
- * BENCH_CONNECTIONS shorten or lengthen rounds; BENCH_SCALE=1 adds the 1,000,000-user figures
+ * BENCH_CONNECTIONS shorten or lengthen rounds; BENCH_LOADGEN=wrk|autocannon picks the load generator
+ * (default wrk, installed from Debian's packages when missing and this runs as root; see load.ts for
+ * why); BENCH_SCALE=1 adds the 1,000,000-user figures
  * (BENCH_SCALE_USERS to try a smaller million); BENCH_MEMORY_SESSIONS (default 100,000);
  * BENCH_PG_URL and BENCH_REDIS_URL name the servers that throwaway databases and key prefixes go on.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -21,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { barChart } from './chart.js';
-import { BENCH_USER, median, seedSessionKey, seedUsername, type Sample, type SeedSpec } from './common.js';
+import { BENCH_USER, loadGenerator, median, seedSessionKey, seedUsername, type Sample, type SeedSpec } from './common.js';
 import type { LoadSpec } from './load.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -668,9 +670,37 @@ const short = (r: FigureResult, s?: SideResult) => (!s ? '-' : r.unit === 'KiB' 
 const targetText = (r: FigureResult) => (r.target === 0 ? '-' : `${r.lowerIsBetter ? '<=' : '>='} ${r.target}`);
 const verdict = (r: FigureResult) => (r.error ? 'ERROR' : !r.pass ? 'FAIL' : r.target === 0 ? 'info' : 'pass');
 
+/**
+ * wrk, installed on the spot when it is missing and apt-get can (as .ci/run does for Chromium);
+ * otherwise autocannon, with a warning, since its own CPU depresses the figures that share two cores
+ * with the hasher. The choice goes into the report.
+ */
+function chooseLoadGenerator(): 'wrk' | 'autocannon' {
+  if (process.env.BENCH_LOADGEN || loadGenerator() === 'wrk') return loadGenerator();
+  if (process.getuid?.() === 0 && !spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).error) {
+    log('wrk is not installed: installing it from Debian\'s packages (apt-get install wrk)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const install = () => spawnSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
+    if (!install()) {
+      spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+      install();
+    }
+    if (loadGenerator() === 'wrk') return 'wrk';
+  }
+  log(
+    'warning: wrk is not installed, so autocannon generates the load. It spends as much CPU per request as ' +
+      'the server does, which on a small machine lowers the figures (me-during-logins most). Install wrk ' +
+      '(Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk) for the figures the README shows.',
+  );
+  return 'autocannon';
+}
+const LOADGEN = chooseLoadGenerator();
+// The children (load.ts) inherit the choice, so they never disagree with the report.
+process.env.BENCH_LOADGEN = LOADGEN;
+
 const host = { nproc: CORES, node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown' };
-const settings = { warmupSeconds: WARMUP, roundSeconds: DURATION, rounds: ROUNDS, httpConnections: HTTP_CONNECTIONS, scale: SCALE, scaleUsers: SCALE_USERS, memorySessions: MEMORY_SESSIONS };
-log(`portcullis bench: nproc ${host.nproc}, node ${host.node}, ${host.cpu}; ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s warm-up`);
+const settings = { loadGenerator: LOADGEN, warmupSeconds: WARMUP, roundSeconds: DURATION, rounds: ROUNDS, httpConnections: HTTP_CONNECTIONS, scale: SCALE, scaleUsers: SCALE_USERS, memorySessions: MEMORY_SESSIONS };
+log(`portcullis bench: nproc ${host.nproc}, node ${host.node}, ${host.cpu}; ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s warm-up; load from ${LOADGEN}`);
 
 // BENCH_ONLY=id,id runs a subset, e.g. while working on one code path; it may name scale figures.
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
@@ -700,7 +730,7 @@ for (const r of results) {
   rows.push([r.id, side(r, r.subject), side(r, r.baseline), r.ratio.toFixed(3), spread(r), targetText(r), String(r.failures), verdict(r)]);
 }
 console.log(`\nnproc ${host.nproc}  node ${host.node}  ${host.platform}  ${host.cpu}`);
-console.log(`median of ${ROUNDS} rounds x ${DURATION} s (warm-up ${WARMUP} s); ratio = median portcullis / median baseline\n`);
+console.log(`median of ${ROUNDS} rounds x ${DURATION} s (warm-up ${WARMUP} s), load from ${LOADGEN}; ratio = median portcullis / median baseline\n`);
 console.log(table(rows));
 console.log('');
 for (const r of results) console.log(`${r.id}: ${r.title}`);
@@ -711,7 +741,7 @@ for (const r of results) {
 
 // The same table for README.md's Benchmark section, pasted by hand after a run on a quiet machine.
 const md = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
-console.log(`\nMarkdown (nproc ${host.nproc}, node ${host.node}, ${ROUNDS} rounds x ${DURATION} s):\n`);
+console.log(`\nMarkdown (nproc ${host.nproc}, node ${host.node}, ${ROUNDS} rounds x ${DURATION} s, ${LOADGEN}):\n`);
 console.log(md(['figure', 'what is compared', 'portcullis', 'baseline', 'ratio', 'target', 'result']));
 console.log(md(['---', '---', '---:', '---:', '---:', '---:', '---']));
 for (const r of results) {
@@ -722,7 +752,7 @@ const dir = join(ROOT, 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 const report = { date: new Date().toISOString(), ...host, settings, figures: results };
 writeFileSync(join(dir, `${OUT}.json`), JSON.stringify(report, null, 2) + '\n');
-const subtitle = `nproc ${host.nproc}, node ${host.node}, ${report.date.slice(0, 16)}Z; bar = ratio, dashed = target`;
+const subtitle = `nproc ${host.nproc}, node ${host.node}, ${LOADGEN}, ${report.date.slice(0, 16)}Z; bar = ratio, dashed = target`;
 writeFileSync(
   join(dir, `${OUT}.svg`),
   barChart(
