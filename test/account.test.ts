@@ -367,9 +367,33 @@ describe('csrf and cors', () => {
       method: 'OPTIONS',
       headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
     });
+    assert.equal(ok.status, 204);
     assert.equal(ok.headers.get('access-control-allow-origin'), 'http://localhost:5173');
+    assert.equal(ok.headers.get('access-control-allow-credentials'), 'true');
+    assert.match(ok.headers.get('access-control-allow-methods') ?? '', /\bPOST\b/);
+    assert.match(ok.headers.get('access-control-allow-headers') ?? '', /X-CSRFToken/);
+    assert.equal(ok.headers.get('access-control-max-age'), '600');
+    assert.match(ok.headers.get('vary') ?? '', /Origin/);
+    const badPreflight = await fetch(server.url + '/api/auth/login', {
+      method: 'OPTIONS',
+      headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(badPreflight.status, 404);
+    assert.equal(badPreflight.headers.get('access-control-allow-origin'), null);
+    assert.equal(badPreflight.headers.get('access-control-allow-credentials'), null);
     const bad = await fetch(server.url + '/api/auth/me', { headers: { origin: 'http://evil.example' } });
     assert.equal(bad.headers.get('access-control-allow-origin'), null);
+    assert.equal(bad.headers.get('access-control-allow-credentials'), null);
+    assert.equal(bad.headers.get('access-control-expose-headers'), null);
+    // No Origin at all: no CORS headers either, but caches are told the answer depends on it.
+    const plain = await fetch(server.url + '/api/auth/me');
+    assert.equal(plain.headers.get('access-control-allow-origin'), null);
+    assert.match(plain.headers.get('vary') ?? '', /Origin/);
+    // A trusted origin's script may read the warning header.
+    const read = await fetch(server.url + '/api/auth/me', { headers: { origin: 'http://localhost:5173' } });
+    assert.equal(read.status, 401);
+    assert.equal(read.headers.get('access-control-allow-origin'), 'http://localhost:5173');
+    assert.match(read.headers.get('access-control-expose-headers') ?? '', /Portcullis-Warning/i);
   });
 });
 

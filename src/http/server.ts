@@ -1,11 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Portcullis } from '../portcullis.js';
 import { registerJsonBody } from './body.js';
 import { registerErrorHandling } from './errors.js';
+import { registerCors } from './cors.js';
 import { registerCsrf } from './csrf.js';
 import { registerOriginWarning, WARNING_HEADER } from './origin-warning.js';
 import { accountRoutes } from './routes/account.js';
@@ -53,14 +53,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   decorateAuth(app);
   registerErrorHandling(app);
   await app.register(cookie);
-  await app.register(cors, {
-    origin: (origin, cb) => cb(null, origin !== undefined && config.trustedOrigins.includes(origin) ? origin : false),
-    credentials: true,
-    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Content-Type', 'X-CSRFToken', 'Authorization', 'Accept-Language'],
-    exposedHeaders: [WARNING_HEADER],
-    maxAge: 600,
-  });
+  registerCors(app, { trustedOrigins: config.trustedOrigins, exposedHeaders: [WARNING_HEADER] });
   registerOriginWarning(app, config);
   registerCsrf(app, { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName });
 
