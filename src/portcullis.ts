@@ -175,14 +175,28 @@ export class Portcullis {
     return issued;
   }
 
+  /**
+   * What the auth cache remembers of this session key, synchronously: the answer getUser would give a
+   * safe request from memory, or undefined when it would go to the store. Only for safe requests.
+   */
+  cachedSessionUser(sessionKey: string, now = Date.now()): SessionUser | undefined {
+    const hit = this.sessionCache.get(sessionKey, now);
+    // An entry due for a last-seen write (or near its idle timeout) goes back to the store.
+    return hit !== undefined && this.sessions.isCurrent(hit.session, now) ? hit : undefined;
+  }
+
+  /** The same for a bearer access token. */
+  cachedTokenUser(token: string, now = Date.now()): User | undefined {
+    return this.tokenCache.get(token, now);
+  }
+
   /** Django's get_user(): the session's user, if the session is live, the user active and the password unchanged. */
   async getUser(sessionKey: string | undefined, check: CredentialCheck = {}): Promise<SessionUser | null> {
     if (!sessionKey) return null;
     const now = Date.now();
     if (check.cached) {
-      const hit = this.sessionCache.get(sessionKey, now);
-      // An entry due for a last-seen write (or near its idle timeout) goes back to the store.
-      if (hit && this.sessions.isCurrent(hit.session, now)) return hit;
+      const hit = this.cachedSessionUser(sessionKey, now);
+      if (hit) return hit;
     }
     const version = this.sessionCache.version;
     const found = await this.loadSessionUser(sessionKey, now);
@@ -230,7 +244,7 @@ export class Portcullis {
   async getUserFromAccessToken(token: string, check: CredentialCheck = {}): Promise<User | null> {
     const now = Date.now();
     if (check.cached) {
-      const hit = this.tokenCache.get(token, now);
+      const hit = this.cachedTokenUser(token, now);
       if (hit) return hit;
     }
     const version = this.tokenCache.version;

@@ -3,7 +3,7 @@ import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { RequestInfo } from '../auth/backends.js';
 import type { SessionRecord } from '../sessions/base.js';
 import { ApiError } from '../errors.js';
-import { resolveAuth, sessionKeyFrom, type RequestAuth } from '../adapters/core.js';
+import { cachedAuth, resolveAuth, sessionKeyFrom, type RequestAuth } from '../adapters/core.js';
 
 export type { RequestAuth };
 
@@ -28,6 +28,14 @@ export function sessionKeyOf(request: FastifyRequest, cookieName: string): { key
 export function authOf(portcullis: Portcullis, request: FastifyRequest): Promise<RequestAuth | null> {
   request.portcullisAuth ??= resolveAuth(portcullis, request.headers.authorization, request.cookies[portcullis.config.sessionCookieName], request.method);
   return request.portcullisAuth;
+}
+
+/**
+ * The caller when the auth cache already knows it, synchronously (see cachedAuth); undefined means
+ * ask authOf. For a route that answers an authenticated read without waiting on anything.
+ */
+export function knownAuthOf(portcullis: Portcullis, request: FastifyRequest): RequestAuth | undefined {
+  return cachedAuth(portcullis, request.headers.authorization, request.cookies[portcullis.config.sessionCookieName], request.method);
 }
 
 export async function requireAuth(portcullis: Portcullis, request: FastifyRequest): Promise<RequestAuth> {

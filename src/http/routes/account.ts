@@ -8,7 +8,7 @@ import { clearSessionCookie, cookiePolicy, setCsrfCookie, setSessionCookie } fro
 import { generateCsrfToken } from '../csrf.js';
 import { guarded } from '../../throttle/throttle.js';
 import { reauthPassword, requireFreshLogin } from '../reauth.js';
-import { authOf, currentSession, requestInfo, requireAuth, requireSession } from '../request-auth.js';
+import { authOf, currentSession, knownAuthOf, requestInfo, requireAuth, requireSession } from '../request-auth.js';
 import {
   CsrfResponse,
   LoginBody,
@@ -86,9 +86,12 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
     return reply.code(204).send();
   });
 
-  app.get('/me', { schema: { tags, summary: 'The logged-in user', response: { 200: UserResponse, ...errorResponses } } }, async (request) => {
-    const { user } = await requireAuth(portcullis, request);
-    return { user: publicView(user) };
+  app.get('/me', { schema: { tags, summary: 'The logged-in user', response: { 200: UserResponse, ...errorResponses } } }, (request) => {
+    // A credential checked a moment ago is answered with no promise at all: most requests of an app
+    // are reads like this one. Otherwise the store is asked.
+    const known = knownAuthOf(portcullis, request);
+    if (known) return { user: publicView(known.user) };
+    return requireAuth(portcullis, request).then(({ user }) => ({ user: publicView(user) }));
   });
 
   app.post<{ Body: PasswordChangeBody }>(
