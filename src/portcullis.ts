@@ -11,6 +11,7 @@ import type { User } from './users/types.js';
 import { BUILTIN_BACKENDS, modelBackend, type AuthBackend, type BackendContext, type Credentials, type RequestInfo } from './auth/backends.js';
 import { AuthEventEmitter, redactCredentials } from './auth/events.js';
 import { AuthCache } from './auth/cache.js';
+import { pgChangeChannel, redisChangeChannel, sqliteChangeProbe, type ChangeChannel, type ChangeHandlers } from './auth/change-channel.js';
 import { constantTimeEqual, sessionAuthHash } from './auth/salted-hmac.js';
 import type { SessionRecord, SessionStore } from './sessions/base.js';
 import { SqlSessionStore } from './sessions/sql.js';
@@ -69,6 +70,10 @@ export class Portcullis {
   /** Sessions and access tokens checked a moment ago; see AuthCache for the bound on staleness. */
   private readonly sessionCache: AuthCache<SessionUser>;
   private readonly tokenCache: AuthCache<User>;
+  /** How other instances' changes reach those caches at once (Redis or PostgreSQL); null: TTL only. */
+  private changeChannel: ChangeChannel | null = null;
+  /** On SQLite: notices another process's commits to the file (the CLI, a second server). */
+  private readonly probeForeignWrites: ((now: number) => void) | null;
 
   constructor(
     readonly config: PortcullisConfig,
@@ -94,14 +99,16 @@ export class Portcullis {
     this.passwordResetTokens = new PasswordResetTokenGenerator(config.secretKey, config.passwordResetTimeout);
     this.sessionCache = new AuthCache(config.authCacheMs);
     this.tokenCache = new AuthCache(config.authCacheMs);
-    // Whatever this process changes about a user or its sessions is forgotten at once.
-    const forget = (userId: number | null) => {
+    // Whatever this process changes about a user or its sessions is forgotten at once, here and
+    // (through the change channel, before the change's request is answered) on every other instance.
+    const forget = async (userId: number | null) => {
       if (userId === null) return;
-      this.sessionCache.forgetUser(userId);
-      this.tokenCache.forgetUser(userId);
+      this.forgetUser(userId);
+      await this.changeChannel?.publish(userId);
     };
     users.onChange(forget);
     sessions.onChange(forget);
+    this.probeForeignWrites = database.sqlite && config.authCacheMs > 0 ? sqliteChangeProbe(database.sqlite, () => this.forgetAll()) : null;
     this.backendContext = {
       users,
       hashers,
@@ -175,11 +182,45 @@ export class Portcullis {
     return issued;
   }
 
+  private forgetUser(userId: number): void {
+    this.sessionCache.forgetUser(userId);
+    this.tokenCache.forgetUser(userId);
+  }
+
+  private forgetAll(): void {
+    this.sessionCache.clear();
+    this.tokenCache.clear();
+  }
+
+  /**
+   * Opens the channel on which instances sharing a store tell each other about changed users (see
+   * ChangeChannel): Redis when sessions live there, else PostgreSQL when it is the database. Without
+   * one (SQLite, MySQL) the cache relies on its TTL, and on SQLite on the file's change counter too.
+   * createPortcullis calls it; until the channel hears, the cache answers nothing.
+   */
+  async openChangeChannel(): Promise<void> {
+    if (this.changeChannel) return;
+    const handlers: ChangeHandlers = {
+      forgetUser: (userId) => this.forgetUser(userId),
+      forgetAll: () => this.forgetAll(),
+      state: (listening, reason) => this.events.emit('change_channel', { listening, reason }),
+    };
+    if (this.redis) this.changeChannel = await redisChangeChannel(this.redis, handlers);
+    else if (this.database.pg) this.changeChannel = await pgChangeChannel(this.config.databaseUrl, this.database.pg, handlers);
+  }
+
+  /** May the auth cache answer now? Not while a change channel exists but cannot hear the others. */
+  private cacheTrusted(now: number): boolean {
+    if (this.probeForeignWrites !== null) this.probeForeignWrites(now);
+    return this.changeChannel === null || this.changeChannel.listening;
+  }
+
   /**
    * What the auth cache remembers of this session key, synchronously: the answer getUser would give a
    * safe request from memory, or undefined when it would go to the store. Only for safe requests.
    */
   cachedSessionUser(sessionKey: string, now = Date.now()): SessionUser | undefined {
+    if (!this.cacheTrusted(now)) return undefined;
     const hit = this.sessionCache.get(sessionKey, now);
     // An entry due for a last-seen write (or near its idle timeout) goes back to the store.
     return hit !== undefined && this.sessions.isCurrent(hit.session, now) ? hit : undefined;
@@ -187,7 +228,7 @@ export class Portcullis {
 
   /** The same for a bearer access token. */
   cachedTokenUser(token: string, now = Date.now()): User | undefined {
-    return this.tokenCache.get(token, now);
+    return this.cacheTrusted(now) ? this.tokenCache.get(token, now) : undefined;
   }
 
   /** Django's get_user(): the session's user, if the session is live, the user active and the password unchanged. */
@@ -297,6 +338,7 @@ export class Portcullis {
   }
 
   async close(): Promise<void> {
+    await this.changeChannel?.close();
     await this.sessions.store.close();
     await this.mailer.close?.();
     await this.redis?.close();
@@ -329,6 +371,7 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
   const config = resolveConfig(rest, env, fileOptions);
   const database = connectDatabase(config.databaseUrl);
   let redis: RedisHandle | null = null;
+  let portcullis: Portcullis | undefined;
   try {
     if (runMigrations) await migrate(database, config.userFields);
     const hashers = createPasswordHashers(config.hashers.length ? config.hashers : DEFAULT_HASHERS, {
@@ -349,8 +392,15 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
       { secret: config.secretKey, issuer: config.tokenIssuer, accessTokenAge: config.accessTokenAge, refreshTokenAge: config.refreshTokenAge },
       redis ? new RedisRefreshTokenStore(redis, config.secretKey) : undefined,
     );
-    return new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, redis);
+    portcullis = new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, redis);
+    await portcullis.openChangeChannel();
+    return portcullis;
   } catch (err) {
+    if (portcullis) {
+      // It owns the connections by now, and closes them all.
+      await portcullis.close().catch(() => {});
+      throw err;
+    }
     await redis?.close();
     await database.close().catch(() => {});
     throw err;

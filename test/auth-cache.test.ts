@@ -78,6 +78,46 @@ describe('AuthCache (pure logic)', () => {
  * made behind its back (another instance, the CLI) applies at once to unsafe requests and within the
  * bound to safe ones.
  */
+const TEST_DATABASE = process.env.PORTCULLIS_TEST_DATABASE ?? 'sqlite';
+const TEST_STORE = process.env.PORTCULLIS_TEST_SESSION_STORE ?? 'database';
+/** Sessions or users in Redis or PostgreSQL: instances tell each other about changes on a channel. */
+const CHANNEL = TEST_STORE.startsWith('redis') || TEST_DATABASE === 'postgres';
+/** Another instance's change reaches the cache before its TTL: a channel, or SQLite's change counter. MySQL with SQL sessions has neither. */
+const PUSHED = CHANNEL || TEST_DATABASE === 'sqlite';
+
+/**
+ * Cuts the change-channel connections of every instance on `p`'s stores from the server side, as a
+ * network fault or a restart of the store would: CLIENT KILL for the named Redis subscribers,
+ * pg_terminate_backend for the LISTEN connections. Returns undefined when `p` has no channel.
+ */
+async function cutChannel(p: Portcullis): Promise<(() => Promise<void>) | undefined> {
+  if (p.redis) {
+    const name = `portcullis-auth-changes:${p.config.redisPrefix}`.replace(/[^\x21-\x7e]/g, '_');
+    const { Cluster } = await import('ioredis');
+    const nodes = p.redis.client instanceof Cluster ? p.redis.client.nodes('all') : [p.redis.client];
+    return async () => {
+      let killed = 0;
+      for (const node of nodes) {
+        const list = String(await node.client('LIST'));
+        for (const line of list.split('\n')) {
+          const id = / name=(\S*)/.exec(line)?.[1] === name ? /^id=(\d+)/.exec(line)?.[1] : undefined;
+          if (id) killed += Number(await node.client('KILL', 'ID', id));
+        }
+      }
+      assert.ok(killed >= 1, 'the subscriber connection was found and cut');
+    };
+  }
+  if (p.database.dialect === 'postgres') {
+    return async () => {
+      const { rows } = await p.database.pg!.query(
+        "SELECT count(*) AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()) cut",
+      );
+      assert.ok(Number(rows[0].n) >= 1, 'the LISTEN connection was found and cut');
+    };
+  }
+  return undefined;
+}
+
 describe('the auth cache over real HTTP', () => {
   const TTL = 400;
   let server: TestServer;
@@ -136,7 +176,28 @@ describe('the auth cache over real HTTP', () => {
     assert.equal(body.user.first_name, 'Renamed');
   });
 
-  test('a revocation elsewhere stops unsafe requests at once and reads within the bound', async () => {
+  /** Polls `check` for at most `ms` (the channels deliver in well under that), true once it holds. */
+  async function soon(check: () => boolean | Promise<boolean>, ms = 2000): Promise<boolean> {
+    for (const until = Date.now() + ms; Date.now() < until; await sleep(5)) if (await check()) return true;
+    return check();
+  }
+
+  /** A Portcullis with a 60 s cache on the test server's stores: anything it forgets sooner was told to. */
+  async function longCache(): Promise<Portcullis> {
+    return createPortcullis({ ...sameStore(), authCacheMs: 60_000 });
+  }
+
+  /** A user logged in on `p` whose session `p` now answers from memory. */
+  async function remembered(p: Portcullis, username: string): Promise<{ id: number; key: string }> {
+    const user = await p.users.createUser({ username, password: PASSWORD });
+    const { key } = await p.login(user, 'model');
+    assert.ok(await p.getUser(key, { cached: true }));
+    assert.ok(await p.getUser(key, { cached: true }));
+    assert.equal(p.cachedSessionUser(key)?.user.username, username, 'remembered');
+    return { id: user.id, key };
+  }
+
+  test('a revocation elsewhere stops unsafe requests at once, and reads at once or within the bound', async () => {
     const { client, id } = await loggedIn('there1');
     await elsewhere.endEverything(id);
     // Unsafe requests never trust the cache.
@@ -146,36 +207,77 @@ describe('the auth cache over real HTTP', () => {
     assert.equal((await client.get('/api/auth/me')).status, 401);
   });
 
-  test('the cache really answers safe requests, and an unsafe check refreshes it', async () => {
-    // A long TTL makes the stale window deterministic: within it a revocation made elsewhere is not
-    // seen by a cached check, is seen by an uncached one, and that uncached miss drops the entry.
-    const slow = await createPortcullis({ ...sameStore(), authCacheMs: 60_000 });
+  if (PUSHED) test('a change by another instance reaches the cache at once, long before its TTL', async () => {
+    const slow = await longCache();
     try {
-      const user = await slow.users.createUser({ username: 'cached1', password: PASSWORD });
-      const { key } = await slow.login(user, 'model');
-      assert.ok(await slow.getUser(key, { cached: true }));
-      assert.ok(await slow.getUser(key, { cached: true })); // remembered from here on
-      await elsewhere.endEverything(user.id);
-      assert.equal((await slow.getUser(key, { cached: true }))?.user.username, 'cached1', 'served from memory');
-      assert.equal(await slow.getUser(key), null, 'the store says it is gone');
-      assert.equal(await slow.getUser(key, { cached: true }), null, 'and the memory forgot it');
+      const session = await remembered(slow, 'pushed1');
+      await elsewhere.endEverything(session.id);
+      assert.ok(await soon(() => slow.cachedSessionUser(session.key) === undefined), 'forgotten within 2 s of a 60 s TTL');
+      assert.equal(await slow.getUser(session.key, { cached: true }), null);
+
+      // The same for a bearer token and a deactivation.
+      const user = await slow.users.createUser({ username: 'pushed2', password: PASSWORD });
+      const { access_token } = await slow.issueTokens(user);
+      assert.ok(await slow.getUserFromAccessToken(access_token, { cached: true }));
+      assert.ok(await slow.getUserFromAccessToken(access_token, { cached: true }));
+      assert.ok(slow.cachedTokenUser(access_token), 'remembered');
+      await elsewhere.deactivate((await elsewhere.users.getById(user.id))!);
+      assert.ok(await soon(() => slow.cachedTokenUser(access_token) === undefined), 'forgotten within 2 s of a 60 s TTL');
+      assert.equal(await slow.getUserFromAccessToken(access_token, { cached: true }), null);
     } finally {
       await slow.close();
     }
   });
 
-  test('a deactivation elsewhere ends bearer access within the bound', async () => {
-    await server.portcullis.users.createUser({ username: 'there2', password: PASSWORD });
-    const tokens = await json<{ access_token: string }>(
-      await new Client(server.url).post('/api/auth/token', { username: 'there2', password: PASSWORD }),
-    );
-    const bearer = new Client(server.url, { authorization: `Bearer ${tokens.access_token}` });
-    assert.equal((await bearer.get('/api/auth/me')).status, 200);
-    assert.equal((await bearer.get('/api/auth/me')).status, 200); // now remembered
-    const user = await elsewhere.users.getByUsername('there2');
-    await elsewhere.deactivate(user!);
-    await sleep(TTL + 100);
-    assert.equal((await bearer.get('/api/auth/me')).status, 401);
+  if (PUSHED) test('over HTTP: a logout on another instance is refused by this one\'s next read', async () => {
+    const { client, id } = await loggedIn('pushed3');
+    await elsewhere.endEverything(id);
+    // No sleep: the change was published before endEverything returned.
+    assert.ok(await soon(async () => (await client.get('/api/auth/me')).status === 401, 1000));
+  });
+
+  test('a writer that is not portcullis is seen within the TTL (at once on SQLite, which counts every commit)', async () => {
+    // A long TTL makes the stale window deterministic: within it a change made behind portcullis's back
+    // is not seen by a cached check, is seen by an uncached one, and that uncached miss drops the entry.
+    const slow = await longCache();
+    try {
+      const session = await remembered(slow, 'cached1');
+      // Straight SQL, as an administrator's script would do: no change is published.
+      await elsewhere.database.db.updateTable('auth_user').set({ is_active: 0 }).where('id', '=', session.id).execute();
+      if (slow.database.dialect === 'sqlite') {
+        assert.ok(await soon(() => slow.cachedSessionUser(session.key) === undefined), 'the file\'s change counter moved');
+      } else {
+        assert.equal((await slow.getUser(session.key, { cached: true }))?.user.username, 'cached1', 'served from memory');
+      }
+      assert.equal(await slow.getUser(session.key), null, 'the store says it is gone');
+      assert.equal(await slow.getUser(session.key, { cached: true }), null, 'and the memory forgot it');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  if (CHANNEL) test('a cache that cannot hear the channel answers nothing, and forgets what it held once it hears again', async () => {
+    const slow = await longCache();
+    try {
+      const cut = await cutChannel(slow);
+      assert.ok(cut, 'this store has a change channel');
+      const session = await remembered(slow, 'deaf1');
+      const states: boolean[] = [];
+      slow.events.on('change_channel', ({ listening }) => states.push(listening));
+      await cut();
+      // A change made while the channel is down: its message is lost.
+      await elsewhere.endEverything(session.id);
+      assert.ok(await soon(() => states.includes(false)), 'the loss was noticed');
+      assert.equal(slow.cachedSessionUser(session.key), undefined, 'nothing is answered from memory meanwhile');
+      assert.ok(await soon(() => states.at(-1) === true, 10_000), 'the channel came back by itself');
+      assert.equal(slow.cachedSessionUser(session.key), undefined, 'the entry from before is gone');
+      assert.equal(await slow.getUser(session.key, { cached: true }), null);
+      // And the cache works again.
+      const again = await remembered(slow, 'deaf2');
+      assert.ok(slow.cachedSessionUser(again.key));
+    } finally {
+      await slow.close();
+    }
   });
 
   test('application session data is never served from the cache', async () => {

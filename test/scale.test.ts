@@ -51,6 +51,10 @@ describe('several instances on PostgreSQL and Redis', () => {
     const browser = new Client(a.url);
     assert.equal((await browser.post('/api/auth/login', { username: 'roamer', password: PASSWORD })).status, 200);
     assert.equal((await on(b, browser).get('/api/auth/me')).status, 200);
+    // Read twice on A, so A's auth cache holds the session when B ends it: A hears of it at once
+    // (the Redis change channel), with no wait for the cache's TTL.
+    assert.equal((await on(a, browser).get('/api/auth/me')).status, 200);
+    assert.equal((await on(a, browser).get('/api/auth/me')).status, 200);
     const viaB = on(b, browser);
     assert.equal((await viaB.post('/api/auth/logout')).status, 204);
     assert.equal((await on(a, browser).get('/api/auth/me')).status, 401);
@@ -73,6 +77,7 @@ describe('several instances on PostgreSQL and Redis', () => {
     const onB = new Client(b.url);
     await onA.post('/api/auth/login', { username: 'leaving', password: PASSWORD });
     await onB.post('/api/auth/login', { username: 'leaving', password: PASSWORD });
+    for (const c of [onA, onA, onB, onB]) assert.equal((await c.get('/api/auth/me')).status, 200); // both cached
     await admin.deactivate(user);
     assert.equal((await onA.get('/api/auth/me')).status, 401);
     assert.equal((await onB.get('/api/auth/me')).status, 401);

@@ -6,8 +6,10 @@
  * The bound on staleness is the whole design:
  * - every change this process makes to a user or its sessions (logout, password change, deactivation,
  *   deletion, a revoked session, a profile edit) forgets that user's entries at once;
- * - a change made elsewhere (another instance, the CLI, the Django app in shared-session mode) is
- *   seen within `ttlMs` at most, because no entry outlives it;
+ * - a change another instance makes reaches this one through the shared store's change channel
+ *   (see ../auth/change-channel.ts), which calls forgetUser here, or clear() when messages may have
+ *   been missed; whatever no channel carries (straight SQL, the Django app in shared-session mode)
+ *   is seen within `ttlMs` at most, because no entry outlives it;
  * - callers consult it only for safe requests (GET, HEAD, OPTIONS): a request that changes
  *   something always checks the store, so a revoked session can never act, only read, for that long.
  *

@@ -8,6 +8,8 @@ export interface AuthEvents {
   user_logged_out: [{ user: User | null; request?: RequestInfo }];
   /** Credentials arrive with every secret field replaced, never the password itself. */
   user_login_failed: [{ credentials: Record<string, unknown>; request?: RequestInfo }];
+  /** The channel that carries other instances' changes to the auth cache was lost (reason) or is back. */
+  change_channel: [{ listening: boolean; reason?: string }];
 }
 
 export class AuthEventEmitter extends EventEmitter<AuthEvents> {}

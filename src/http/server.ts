@@ -49,6 +49,17 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
     return503OnClosing: true,
   });
 
+  // The auth cache's change channel (Redis or PostgreSQL) going away or coming back is worth a line.
+  const onChannel = ({ listening, reason }: { listening: boolean; reason?: string }) => {
+    if (listening) app.log.info('auth cache: other instances\' changes reach this one again');
+    else app.log.warn(`auth cache: other instances' changes cannot reach this one (${reason ?? 'unknown'}); every request asks the store until they can`);
+  };
+  portcullis.events.on('change_channel', onChannel);
+  app.addHook('onClose', (_app, done) => {
+    portcullis.events.off('change_channel', onChannel);
+    done();
+  });
+
   registerJsonBody(app);
   decorateAuth(app);
   registerErrorHandling(app);

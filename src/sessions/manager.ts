@@ -29,7 +29,7 @@ export interface IssuedSession {
 export class Sessions {
   private readonly touchIntervalMs: number;
   readonly keys: SessionKeyScheme;
-  private readonly listeners: ((userId: number | null) => void)[] = [];
+  private readonly listeners: ((userId: number | null) => void | Promise<void>)[] = [];
 
   constructor(
     readonly store: SessionStore,
@@ -41,13 +41,16 @@ export class Sessions {
     this.keys = store.keyScheme ?? defaultKeyScheme;
   }
 
-  /** Called with the user (null: anonymous) of every session this object ends, revokes or changes, once the store has it. */
-  onChange(listener: (userId: number | null) => void): void {
+  /**
+   * Called with the user (null: anonymous) of every session this object ends, revokes or changes, once
+   * the store has it; the change's caller waits for a listener's promise (telling other instances).
+   */
+  onChange(listener: (userId: number | null) => void | Promise<void>): void {
     this.listeners.push(listener);
   }
 
-  private changed(userId: number | null): void {
-    for (const listener of this.listeners) listener(userId);
+  private async changed(userId: number | null): Promise<void> {
+    for (const listener of this.listeners) await listener(userId);
   }
 
   /**
@@ -131,13 +134,13 @@ export class Sessions {
 
   async end(record: SessionRecord): Promise<void> {
     await this.store.delete(record.keyHash);
-    this.changed(record.userId);
+    await this.changed(record.userId);
   }
 
   /** A new expiry for a live session (an application's set_expiry). */
   async setExpiry(record: SessionRecord, expiresAt: number, persistent: boolean): Promise<void> {
     await this.store.setExpiry(record.keyHash, expiresAt, persistent);
-    this.changed(record.userId);
+    await this.changed(record.userId);
   }
 
   list(userId: number, now = Date.now()): Promise<SessionRecord[]> {
@@ -146,13 +149,13 @@ export class Sessions {
 
   async revoke(userId: number, publicId: string): Promise<boolean> {
     const revoked = await this.store.deleteByPublicId(userId, publicId);
-    this.changed(userId);
+    await this.changed(userId);
     return revoked;
   }
 
   async endAllForUser(userId: number, except?: SessionRecord): Promise<number> {
     const ended = await this.store.deleteForUser(userId, except?.keyHash);
-    this.changed(userId);
+    await this.changed(userId);
     return ended;
   }
 

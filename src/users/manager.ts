@@ -30,7 +30,7 @@ const FLAGS = ['is_active', 'is_staff', 'is_superuser'] as const;
 export class UserManager {
   private readonly customNames: string[];
   private byIdStatement: Statement | undefined;
-  private readonly listeners: ((userId: number) => void)[] = [];
+  private readonly listeners: ((userId: number) => void | Promise<void>)[] = [];
 
   constructor(
     private readonly handle: DatabaseHandle,
@@ -44,13 +44,16 @@ export class UserManager {
     return this.handle.db;
   }
 
-  /** Called with the id of every user this manager changes or deletes, once the change is stored (credential caches listen). */
-  onChange(listener: (userId: number) => void): void {
+  /**
+   * Called with the id of every user this manager changes or deletes, once the change is stored
+   * (credential caches listen); the change's caller waits for a listener's promise.
+   */
+  onChange(listener: (userId: number) => void | Promise<void>): void {
     this.listeners.push(listener);
   }
 
-  protected changed(userId: number): void {
-    for (const listener of this.listeners) listener(userId);
+  protected async changed(userId: number): Promise<void> {
+    for (const listener of this.listeners) await listener(userId);
   }
 
   fromRow(row: Selectable<UserTable>): User {
@@ -248,7 +251,7 @@ export class UserManager {
     const raw = password === null ? null : this.checkPasswordInput('password', password);
     const encoded = await this.hashers.makePassword(raw);
     await this.db.updateTable('auth_user').set({ password: encoded }).where('id', '=', user.id).execute();
-    this.changed(user.id);
+    await this.changed(user.id);
     return { ...user, password: encoded };
   }
 
@@ -267,7 +270,7 @@ export class UserManager {
         .where('password', '=', user.password)
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 1) {
-        this.changed(user.id);
+        await this.changed(user.id);
         const old = user.password;
         user.password = encoded;
         await onUpgrade?.(old, encoded);
@@ -277,7 +280,7 @@ export class UserManager {
 
   async updateLastLogin(user: User, when = new Date()): Promise<void> {
     await this.db.updateTable('auth_user').set({ last_login: when.getTime() }).where('id', '=', user.id).execute();
-    this.changed(user.id);
+    await this.changed(user.id);
     user.last_login = when;
   }
 
@@ -289,7 +292,7 @@ export class UserManager {
       } catch (err) {
         throw this.conflictFrom(err, values);
       }
-      this.changed(id);
+      await this.changed(id);
     }
     const user = await this.getById(id);
     if (!user) throw new ApiError('not_found');
@@ -303,7 +306,7 @@ export class UserManager {
       const result = await trx.deleteFrom('auth_user').where('id', '=', id).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     });
-    this.changed(id);
+    await this.changed(id);
     return deleted;
   }
 
