@@ -75,12 +75,103 @@ async function waitUntil(ready: () => boolean, ms: number): Promise<void> {
   while (!ready() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+/** A connection that listens, as each kind makes and drops it. */
+interface ListenerKind<C> {
+  /** Opens a listening connection; `lost` is to be called if it ever stops. Cleans up after itself if it fails. */
+  attach(lost: (reason: string) => void): Promise<C>;
+  drop(conn: C): Promise<void>;
+}
+
 /**
- * Redis: a subscriber connection of its own (a connection in subscribe mode can issue nothing else),
- * opened again (after 100 ms, growing to 2 s) whenever it ends, and counted as listening only once
- * Redis confirmed the subscription. On a Cluster it goes to one node picked afresh each time: a
- * PUBLISH reaches the subscribers of every node. (ioredis's own Cluster subscriber moves to another
- * node silently, and a subscriber that cannot tell it was gone cannot forget what it missed.)
+ * Keeps one listening connection open: opened again whenever it is lost, after 100 ms growing to
+ * 2 s; listening only once `attach` resolved (the subscription is confirmed).
+ */
+function keepListening<C>(state: ReturnType<typeof listeningState>, kind: ListenerKind<C>) {
+  let closed = false;
+  let current: C | null = null;
+  let retry: NodeJS.Timeout | null = null;
+  let delay = 100;
+  /** Bumped for every attempt and every loss: a late callback of an older connection does nothing. */
+  let attempt = 0;
+
+  const open = async (): Promise<void> => {
+    if (closed) return;
+    const mine = ++attempt;
+    const lost = (reason: string) => {
+      if (mine !== attempt || closed) return;
+      attempt++;
+      const dead = current;
+      current = null;
+      if (dead !== null) void kind.drop(dead);
+      state.set(false, reason);
+      if (retry === null) {
+        retry = setTimeout(() => {
+          retry = null;
+          void open();
+        }, delay);
+        delay = Math.min(delay * 2, 2000);
+      }
+    };
+    try {
+      const conn = await kind.attach(lost);
+      if (mine !== attempt || closed) return void (await kind.drop(conn));
+      current = conn;
+      delay = 100;
+      state.set(true);
+    } catch (err) {
+      lost((err as Error).message);
+    }
+  };
+
+  return {
+    open,
+    async close() {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      const last = current;
+      current = null;
+      if (last !== null) await kind.drop(last);
+    },
+  };
+}
+
+/**
+ * A channel once its listener is started: it waits a moment for the first subscription (start-up
+ * goes on regardless, with the cache off until it is confirmed), and publishing never throws, since
+ * the store being away already fails the change it would announce, and the TTL bounds the rest.
+ */
+async function started<C>(
+  state: ReturnType<typeof listeningState>,
+  listener: ReturnType<typeof keepListening<C>>,
+  send: (message: string) => Promise<unknown>,
+  encode: (userId: number) => string,
+): Promise<ChangeChannel> {
+  await listener.open();
+  await waitUntil(() => state.listening, WAIT_FOR_FIRST_MS);
+  let closed = false;
+  return {
+    get listening() {
+      return !closed && state.listening;
+    },
+    async publish(userId) {
+      try {
+        await send(encode(userId));
+      } catch {
+        // The store is away: see above.
+      }
+    },
+    async close() {
+      closed = true;
+      await listener.close();
+    },
+  };
+}
+
+/**
+ * Redis: a subscriber connection of its own (a connection in subscribe mode can issue nothing else).
+ * On a Cluster it goes to one node picked afresh each time: a PUBLISH reaches the subscribers of
+ * every node. (ioredis's own Cluster subscriber moves to another node silently, and a subscriber
+ * that cannot tell it was gone cannot forget what it missed.)
  */
 export async function redisChangeChannel(redis: RedisHandle, handlers: ChangeHandlers): Promise<ChangeChannel> {
   const channel = `${redis.prefix}auth-changes`;
@@ -89,167 +180,79 @@ export async function redisChangeChannel(redis: RedisHandle, handlers: ChangeHan
   const { encode, receive } = codec(handlers);
   const state = listeningState(handlers);
   const shared = redis.client;
-  let closed = false;
-  let subscriber: Redis | null = null;
-  let retry: NodeJS.Timeout | null = null;
-  let delay = 100;
 
-  const connection = (): Redis | null => {
+  const connection = (): Redis => {
     const own = { connectionName, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 };
     if (!(shared instanceof Cluster)) return shared.duplicate(own);
     const nodes = shared.nodes('all');
     const node = nodes[Math.floor(Math.random() * nodes.length)];
-    if (!node) return null;
+    if (!node) throw new Error('no Redis Cluster node known yet');
     return new Redis({ ...shared.options.redisOptions, host: node.options.host, port: node.options.port, ...own });
   };
-
-  const lost = (conn: Redis, reason: string) => {
-    if (subscriber !== conn) return;
-    subscriber = null;
+  const drop = async (conn: Redis) => {
     conn.removeAllListeners();
     conn.on('error', () => {});
     conn.disconnect();
-    state.set(false, reason);
-    if (!closed && retry === null) {
-      retry = setTimeout(() => {
-        retry = null;
-        open();
-      }, delay);
-      delay = Math.min(delay * 2, 2000);
-    }
   };
-
-  const open = () => {
-    if (closed) return;
-    const conn = connection();
-    if (!conn) {
-      state.set(false, 'no Redis Cluster node known yet');
-      retry = setTimeout(() => {
-        retry = null;
-        open();
-      }, delay);
-      return;
-    }
-    subscriber = conn;
-    conn.on('error', () => {});
-    conn.on('message', (ch: string, message: string) => {
-      if (ch === channel) receive(message);
-    });
-    conn.once('end', () => lost(conn, 'Redis subscriber connection ended'));
-    conn
-      .connect()
-      .then(() => conn.subscribe(channel))
-      .then(() => {
-        if (subscriber !== conn || closed) return;
-        delay = 100;
-        state.set(true);
-      })
-      .catch((err: Error) => lost(conn, `Redis subscriber: ${err.message}`));
-  };
-
-  open();
-  await waitUntil(() => state.listening, WAIT_FOR_FIRST_MS);
-  return {
-    get listening() {
-      return !closed && state.listening;
-    },
-    async publish(userId) {
+  const listener = keepListening<Redis>(state, {
+    async attach(lost) {
+      const conn = connection();
+      conn.on('error', () => {});
+      conn.on('message', (ch: string, message: string) => {
+        if (ch === channel) receive(message);
+      });
+      conn.once('end', () => lost('Redis subscriber connection ended'));
       try {
-        await shared.publish(channel, encode(userId));
-      } catch {
-        // Redis is away: the store write before this failed too, or will; the TTL bounds the rest.
+        await conn.connect();
+        await conn.subscribe(channel);
+        return conn;
+      } catch (err) {
+        await drop(conn);
+        throw new Error(`Redis subscriber: ${(err as Error).message}`, { cause: err });
       }
     },
-    async close() {
-      closed = true;
-      if (retry) clearTimeout(retry);
-      const last = subscriber;
-      subscriber = null;
-      if (last) {
-        last.removeAllListeners();
-        last.on('error', () => {});
-        last.disconnect();
-      }
-    },
-  };
+    drop,
+  });
+
+  return started(state, listener, (message) => shared.publish(channel, message), encode);
 }
 
 const PG_CHANNEL = 'portcullis_auth_changes';
 
 /**
- * PostgreSQL: NOTIFY through the pool, LISTEN on a client of its own that is opened again (after
- * 100 ms, growing to 2 s) whenever it is lost. Behind a transaction-pooling PgBouncer LISTEN does not
- * work; point `databaseUrl` at PostgreSQL itself or the cache falls back to its TTL.
+ * PostgreSQL: NOTIFY through the pool, LISTEN on a client of its own. Behind a transaction-pooling
+ * PgBouncer LISTEN does not work; point `databaseUrl` at PostgreSQL itself or the cache falls back
+ * to its TTL.
  */
 export async function pgChangeChannel(connectionString: string, pool: pg.Pool, handlers: ChangeHandlers): Promise<ChangeChannel> {
   const { encode, receive } = codec(handlers);
   const state = listeningState(handlers);
-  let closed = false;
-  let client: pg.Client | null = null;
-  let retry: NodeJS.Timeout | null = null;
-  let delay = 100;
-
-  const lost = (reason: string) => {
-    state.set(false, reason);
-    const dead = client;
-    client = null;
-    dead?.removeAllListeners();
-    dead?.on('error', () => {});
-    dead?.end().catch(() => {});
-    if (!closed && retry === null) {
-      retry = setTimeout(() => {
-        retry = null;
-        void open();
-      }, delay);
-      delay = Math.min(delay * 2, 2000);
-    }
+  const drop = async (client: pg.Client) => {
+    client.removeAllListeners();
+    client.on('error', () => {});
+    await client.end().catch(() => {});
   };
-
-  const open = async () => {
-    if (closed) return;
-    const next = new pg.Client({ connectionString, connectionTimeoutMillis: 5000, keepAlive: true });
-    client = next;
-    next.on('error', (err: Error) => lost(`PostgreSQL listener: ${err.message}`));
-    next.on('end', () => lost('PostgreSQL listener connection ended'));
-    next.on('notification', (msg) => {
-      if (msg.channel === PG_CHANNEL && msg.payload) receive(msg.payload);
-    });
-    try {
-      await next.connect();
-      await next.query(`LISTEN ${PG_CHANNEL}`);
-      if (client !== next || closed) return;
-      delay = 100;
-      state.set(true);
-    } catch (err) {
-      if (client === next) lost(`PostgreSQL listener: ${(err as Error).message}`);
-    }
-  };
-
-  await open();
-  await waitUntil(() => state.listening, WAIT_FOR_FIRST_MS);
-  return {
-    get listening() {
-      return !closed && state.listening;
-    },
-    async publish(userId) {
+  const listener = keepListening<pg.Client>(state, {
+    async attach(lost) {
+      const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5000, keepAlive: true });
+      client.on('error', (err: Error) => lost(`PostgreSQL listener: ${err.message}`));
+      client.on('end', () => lost('PostgreSQL listener connection ended'));
+      client.on('notification', (msg) => {
+        if (msg.channel === PG_CHANNEL && msg.payload) receive(msg.payload);
+      });
       try {
-        await pool.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, encode(userId)]);
-      } catch {
-        // The database is away: the TTL bounds what another instance may still serve.
+        await client.connect();
+        await client.query(`LISTEN ${PG_CHANNEL}`);
+        return client;
+      } catch (err) {
+        await drop(client);
+        throw new Error(`PostgreSQL listener: ${(err as Error).message}`, { cause: err });
       }
     },
-    async close() {
-      closed = true;
-      if (retry) clearTimeout(retry);
-      const last = client;
-      client = null;
-      if (last) {
-        last.removeAllListeners();
-        last.on('error', () => {});
-        await last.end().catch(() => {});
-      }
-    },
-  };
+    drop,
+  });
+
+  return started(state, listener, (message) => pool.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, message]), encode);
 }
 
 /**
