@@ -28,10 +28,6 @@ export function isSafeMethod(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
 }
 
-/**
- * Bearer token, else session key (header or cookie), else nobody. `method` decides whether a
- * credential checked a moment ago may be trusted again (safe methods) or must go to the store.
- */
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */
 function bearerToken(authorization: string | undefined): string | undefined {
   return authorization !== undefined && authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
@@ -59,21 +55,27 @@ export function cachedAuth(
   return su ? { user: su.user, session: su.session, via: found.via } : undefined;
 }
 
+/**
+ * Bearer token, else session key (header or cookie), else nobody. `method` decides whether a
+ * credential checked a moment ago may be trusted again (safe methods: cachedAuth) or must go to the
+ * store.
+ */
 export async function resolveAuth(
   portcullis: Portcullis,
   authorization: string | undefined,
   cookieValue: string | undefined,
   method = 'POST',
 ): Promise<RequestAuth | null> {
-  const check = { cached: isSafeMethod(method) };
+  const known = cachedAuth(portcullis, authorization, cookieValue, method);
+  if (known) return known;
   const token = bearerToken(authorization);
   if (token !== undefined) {
-    const user = await portcullis.getUserFromAccessToken(token, check);
+    const user = await portcullis.getUserFromAccessToken(token);
     return user ? { user, session: null, via: 'bearer' } : null;
   }
   const found = sessionKeyFrom(authorization, cookieValue);
   if (!found) return null;
-  const su = await portcullis.getUser(found.key, check);
+  const su = await portcullis.getUser(found.key);
   return su ? { user: su.user, session: su.session, via: found.via } : null;
 }
 
