@@ -676,7 +676,8 @@ const verdict = (r: FigureResult) => (r.error ? 'ERROR' : !r.pass ? 'FAIL' : r.t
  * with the hasher. The choice goes into the report.
  */
 function chooseLoadGenerator(): 'wrk' | 'autocannon' {
-  if (process.env.BENCH_LOADGEN || loadGenerator() === 'wrk') return loadGenerator();
+  const found = loadGenerator();
+  if (process.env.BENCH_LOADGEN || found === 'wrk') return found;
   if (process.getuid?.() === 0 && !spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).error) {
     log('wrk is not installed: installing it from Debian\'s packages (apt-get install wrk)');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
