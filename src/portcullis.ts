@@ -205,8 +205,10 @@ export class Portcullis {
       forgetAll: () => this.forgetAll(),
       state: (listening, reason) => this.events.emit('change_channel', { listening, reason }),
     };
-    if (this.redis) this.changeChannel = await redisChangeChannel(this.redis, handlers);
-    else if (this.database.pg) this.changeChannel = await pgChangeChannel(this.config.databaseUrl, this.database.pg, handlers);
+    // With this instance's cache off there is nothing to keep fresh here: it only tells the others.
+    const listen = this.config.authCacheMs > 0;
+    if (this.redis) this.changeChannel = await redisChangeChannel(this.redis, handlers, listen);
+    else if (this.database.pg) this.changeChannel = await pgChangeChannel(this.config.databaseUrl, this.database.pg, handlers, listen);
   }
 
   /** May the auth cache answer now? Not while a change channel exists but cannot hear the others. */

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthCache } from '../src/auth/cache.js';
+import { subscriberConnectionName } from '../src/auth/change-channel.js';
 import { RequestContext } from '../src/adapters/core.js';
 import { createPortcullis, type Portcullis } from '../src/portcullis.js';
 import { Client, json, PASSWORD, startServer, type TestServer } from './helpers.js';
@@ -92,7 +93,7 @@ const PUSHED = CHANNEL || TEST_DATABASE === 'sqlite';
  */
 async function cutChannel(p: Portcullis): Promise<(() => Promise<void>) | undefined> {
   if (p.redis) {
-    const name = `portcullis-auth-changes:${p.config.redisPrefix}`.replace(/[^\x21-\x7e]/g, '_');
+    const name = subscriberConnectionName(p.config.redisPrefix);
     const { Cluster } = await import('ioredis');
     const nodes = p.redis.client instanceof Cluster ? p.redis.client.nodes('all') : [p.redis.client];
     return async () => {
@@ -224,6 +225,16 @@ describe('the auth cache over real HTTP', () => {
       await elsewhere.deactivate((await elsewhere.users.getById(user.id))!);
       assert.ok(await soon(() => slow.cachedTokenUser(access_token) === undefined), 'forgotten within 2 s of a 60 s TTL');
       assert.equal(await slow.getUserFromAccessToken(access_token, { cached: true }), null);
+
+      // An instance with its own cache off does not listen, but still tells the others.
+      const quiet = await createPortcullis({ ...sameStore(), authCacheMs: 0 });
+      try {
+        const third = await remembered(slow, 'pushed4');
+        await quiet.endEverything(third.id);
+        assert.ok(await soon(() => slow.cachedSessionUser(third.key) === undefined), 'forgotten within 2 s of a 60 s TTL');
+      } finally {
+        await quiet.close();
+      }
     } finally {
       await slow.close();
     }

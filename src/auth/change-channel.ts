@@ -139,15 +139,18 @@ function keepListening<C>(state: ReturnType<typeof listeningState>, kind: Listen
  * A channel once its listener is started: it waits a moment for the first subscription (start-up
  * goes on regardless, with the cache off until it is confirmed), and publishing never throws, since
  * the store being away already fails the change it would announce, and the TTL bounds the rest.
+ * Without a listener (an instance whose own cache is off) it only publishes, for the others.
  */
 async function started<C>(
   state: ReturnType<typeof listeningState>,
-  listener: ReturnType<typeof keepListening<C>>,
+  listener: ReturnType<typeof keepListening<C>> | null,
   send: (message: string) => Promise<unknown>,
   encode: (userId: number) => string,
 ): Promise<ChangeChannel> {
-  await listener.open();
-  await waitUntil(() => state.listening, WAIT_FOR_FIRST_MS);
+  if (listener) {
+    await listener.open();
+    await waitUntil(() => state.listening, WAIT_FOR_FIRST_MS);
+  }
   let closed = false;
   return {
     get listening() {
@@ -162,7 +165,7 @@ async function started<C>(
     },
     async close() {
       closed = true;
-      await listener.close();
+      await listener?.close();
     },
   };
 }
@@ -173,10 +176,14 @@ async function started<C>(
  * every node. (ioredis's own Cluster subscriber moves to another node silently, and a subscriber
  * that cannot tell it was gone cannot forget what it missed.)
  */
-export async function redisChangeChannel(redis: RedisHandle, handlers: ChangeHandlers): Promise<ChangeChannel> {
+/** The Redis subscriber's connection name, so that CLIENT LIST shows what it is for (and a test can cut it). */
+export function subscriberConnectionName(prefix: string): string {
+  return `portcullis-auth-changes:${prefix}`.replace(/[^\x21-\x7e]/g, '_');
+}
+
+export async function redisChangeChannel(redis: RedisHandle, handlers: ChangeHandlers, listen = true): Promise<ChangeChannel> {
   const channel = `${redis.prefix}auth-changes`;
-  // Named, so that CLIENT LIST shows what the connection is for (and a test can cut exactly this one).
-  const connectionName = `portcullis-auth-changes:${redis.prefix}`.replace(/[^\x21-\x7e]/g, '_');
+  const connectionName = subscriberConnectionName(redis.prefix);
   const { encode, receive } = codec(handlers);
   const state = listeningState(handlers);
   const shared = redis.client;
@@ -214,7 +221,7 @@ export async function redisChangeChannel(redis: RedisHandle, handlers: ChangeHan
     drop,
   });
 
-  return started(state, listener, (message) => shared.publish(channel, message), encode);
+  return started(state, listen ? listener : null, (message) => shared.publish(channel, message), encode);
 }
 
 const PG_CHANNEL = 'portcullis_auth_changes';
@@ -224,7 +231,7 @@ const PG_CHANNEL = 'portcullis_auth_changes';
  * PgBouncer LISTEN does not work; point `databaseUrl` at PostgreSQL itself or the cache falls back
  * to its TTL.
  */
-export async function pgChangeChannel(connectionString: string, pool: pg.Pool, handlers: ChangeHandlers): Promise<ChangeChannel> {
+export async function pgChangeChannel(connectionString: string, pool: pg.Pool, handlers: ChangeHandlers, listen = true): Promise<ChangeChannel> {
   const { encode, receive } = codec(handlers);
   const state = listeningState(handlers);
   const drop = async (client: pg.Client) => {
@@ -252,7 +259,7 @@ export async function pgChangeChannel(connectionString: string, pool: pg.Pool, h
     drop,
   });
 
-  return started(state, listener, (message) => pool.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, message]), encode);
+  return started(state, listen ? listener : null, (message) => pool.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, message]), encode);
 }
 
 /**
