@@ -375,7 +375,7 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
   let redis: RedisHandle | null = null;
   let portcullis: Portcullis | undefined;
   try {
-    if (runMigrations) await migrate(database, config.userFields);
+    if (runMigrations) await migrate(database, config.userFields, config.loginFields);
     const hashers = createPasswordHashers(config.hashers.length ? config.hashers : DEFAULT_HASHERS, {
       hasherOptions: config.hasherOptions,
       maxConcurrent: config.hashConcurrency,

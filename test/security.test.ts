@@ -121,7 +121,7 @@ function storeSuite(name: string, make: () => Promise<{ store: ThrottleStore; cl
       const retries: number[] = [];
       while (retries.length < 6) {
         try {
-          await t.failed(await t.attempt('192.0.2.1', retries.length % 2 ? 'Someone' : ' someone ', now), now);
+          await t.failed(await t.attempt('192.0.2.1', { login: retries.length % 2 ? 'Someone' : ' someone ' }, now), now);
         } catch (err) {
           if (!(err instanceof ApiError)) throw err;
           const retry = Number(err.headers?.['Retry-After']);
@@ -130,10 +130,10 @@ function storeSuite(name: string, make: () => Promise<{ store: ThrottleStore; cl
         }
       }
       assert.deepEqual(retries, [1, 2, 4, 8, 8, 8], 'exponential, capped');
-      const ok = await t.attempt('192.0.2.1', 'someone', now);
+      const ok = await t.attempt('192.0.2.1', { login: 'someone' }, now);
       await t.succeeded(ok);
-      await t.failed(await t.attempt('192.0.2.1', 'someone', now), now);
-      await t.attempt('192.0.2.1', 'someone', now);
+      await t.failed(await t.attempt('192.0.2.1', { login: 'someone' }, now), now);
+      await t.attempt('192.0.2.1', { login: 'someone' }, now);
     });
 
     test('a burst of concurrent attempts cannot outrun the count', async () => {

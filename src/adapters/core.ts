@@ -1,3 +1,4 @@
+import { checkLogin } from '../flows/credentials.js';
 import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { User, PublicUser } from '../users/types.js';
 import { toPublicUser } from '../users/types.js';
@@ -105,6 +106,9 @@ export interface RequestFacts {
   cookie?: string;
   origin?: string;
   secFetchSite?: string;
+  /** The client's address as the framework knows it (its proxy settings applied): the throttle counts it. */
+  ip?: string;
+  userAgent?: string;
 }
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -198,14 +202,17 @@ export class RequestContext {
   }
 
   /**
-   * Logs a user in from inside the application: authenticate, then a new session key that keeps the
-   * visitor's session data (a cart, a language), unless that session belonged to someone else.
+   * Logs a user in from inside the application: the credentials are checked under the same guessing
+   * limits as the API's login (429 `throttled` past them), then a new session key keeps the visitor's
+   * session data (a cart, a language), unless that session belonged to someone else. Null when the
+   * credentials are wrong. `ip` defaults to the request's as the framework sees it.
    */
   async login(credentials: Credentials, options: { remember?: boolean; ip?: string | null; userAgent?: string | null } = {}): Promise<User | null> {
-    const found = await this.portcullis.authenticate(credentials, options);
+    const client = { ip: options.ip ?? this.facts.ip ?? 'unknown', userAgent: options.userAgent ?? this.facts.userAgent ?? null };
+    const found = await checkLogin(this.portcullis, credentials, client);
     if (!found) return null;
     const session = await this.session();
-    const issued = await this.portcullis.login(found.user, found.backend, { ...options, previous: session.current });
+    const issued = await this.portcullis.login(found.user, found.backend, { ...client, remember: options.remember, previous: session.current });
     session.replace(issued);
     this.pending = Promise.resolve({ user: found.user, session: issued.record, via: 'cookie' });
     return found.user;
@@ -261,4 +268,10 @@ export function serializeCookie(name: string, value: string, options: { maxAge: 
 export interface AdapterOptions {
   /** Refuse cross-origin unsafe requests that ride on the session cookie (default true). */
   csrf?: boolean;
+  /**
+   * Fetch adapter only: the client's address for a Request, which the standard Request does not
+   * carry (with @hono/node-server, `getConnInfo(c).remote.address`). Without it every client of
+   * `login()` is counted as one, so give it whenever the app logs users in.
+   */
+  clientIp?: (request: Request) => string | undefined;
 }

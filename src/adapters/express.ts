@@ -32,6 +32,9 @@ function factsOf(req: Request) {
     cookie: h.cookie,
     origin: h.origin,
     secFetchSite: typeof h['sec-fetch-site'] === 'string' ? h['sec-fetch-site'] : undefined,
+    // Express's own answer, which follows the app's `trust proxy` setting.
+    ip: req.ip,
+    userAgent: h['user-agent'],
   };
 }
 

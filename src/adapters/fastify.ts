@@ -34,6 +34,9 @@ function factsOf(request: FastifyRequest) {
     cookie: h.cookie,
     origin: h.origin,
     secFetchSite: typeof h['sec-fetch-site'] === 'string' ? h['sec-fetch-site'] : undefined,
+    // Fastify's own answer, which follows its `trustProxy` option.
+    ip: request.ip,
+    userAgent: h['user-agent'],
   };
 }
 

@@ -37,9 +37,11 @@ export interface FetchAuth {
   middleware(): (c: MiddlewareContext, next: () => Promise<void>) => Promise<Response | void>;
 }
 
-function factsOf(request: Request) {
+function factsOf(request: Request, clientIp: AdapterOptions['clientIp']) {
   const h = request.headers;
   return {
+    ip: clientIp?.(request),
+    userAgent: h.get('user-agent') ?? undefined,
     method: request.method,
     ownOrigin: new URL(request.url).origin,
     authorization: h.get('authorization') ?? undefined,
@@ -51,11 +53,11 @@ function factsOf(request: Request) {
 
 /** Portcullis for fetch-style handlers (Hono, Bun.serve, Deno.serve, Cloudflare-style workers on Node). */
 export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions = {}): FetchAuth {
-  const { csrf = true } = options;
+  const { csrf = true, clientIp } = options;
   const contexts = new WeakMap<Request, RequestContext>();
   const context = (request: Request) => {
     let ctx = contexts.get(request);
-    if (!ctx) contexts.set(request, (ctx = new RequestContext(portcullis, factsOf(request))));
+    if (!ctx) contexts.set(request, (ctx = new RequestContext(portcullis, factsOf(request, clientIp))));
     return ctx;
   };
   const user = async (request: Request) => {

@@ -67,18 +67,16 @@ export async function userForResetToken(portcullis: Portcullis, uid: unknown, to
 
 /**
  * Django's PasswordResetConfirmView: a valid token sets the new password (validators first), and
- * every session and token of the user ends. The token dies with the old password hash.
+ * every session and token of the user ends. The token dies with the old password hash. The account's
+ * guessing counters go too, and so do those of `ip`, the client that proved it holds the mailbox.
  */
-export async function confirmPasswordReset(portcullis: Portcullis, uid: unknown, token: unknown, newPassword: string): Promise<User> {
+export async function confirmPasswordReset(portcullis: Portcullis, uid: unknown, token: unknown, newPassword: string, ip?: string): Promise<User> {
   const user = await userForResetToken(portcullis, uid, token);
   if (!user) throw validationError({ token: ['reset_token_invalid'] });
   portcullis.validateNewPassword('new_password', newPassword, user);
   const updated = await portcullis.users.setPassword(user, newPassword);
   await portcullis.endEverything(user.id);
-  // The owner is back in control: a hard-ceiling lock on any of their names is lifted.
-  const names = portcullis.config.loginFields.map(({ field }) =>
-    field === 'username' ? user.username : field === 'email' ? user.email : String(user.fields[field] ?? ''),
-  );
-  await portcullis.throttle.clearAccount(names);
+  // The owner is back in control: the account's counters and any hard-ceiling lock are lifted.
+  await portcullis.throttle.clearAccount(user.id, ip);
   return updated;
 }

@@ -108,8 +108,11 @@ async function main(argv: string[]): Promise<void> {
       const config = resolveConfig({}, process.env, await loadConfigFile(process.cwd()));
       const handle = connectDatabase(config.databaseUrl);
       try {
-        const { applied, addedFields } = await migrate(handle, config.userFields);
+        const { applied, addedFields, loginKeyConflicts } = await migrate(handle, config.userFields, config.loginFields);
         console.log(applied.length || addedFields.length ? `Applied: ${[...applied, ...addedFields.map((f) => `field ${f}`)].join(', ')}` : 'No migrations to apply.');
+        for (const c of loginKeyConflicts) {
+          console.warn(`User ${c.userId}: its ${c.field} names user ${c.heldBy} too; only user ${c.heldBy} logs in by it until one of them changes it.`);
+        }
       } finally {
         await handle.close();
       }

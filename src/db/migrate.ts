@@ -1,24 +1,31 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import type { CustomFieldSpec } from '../config.js';
+import type { CustomFieldSpec, LoginFieldSpec } from '../config.js';
+import { syncLoginKeys, type SyncResult } from '../users/login-keys.js';
 import type { Dialect, DatabaseHandle } from './connect.js';
 import { initial } from './migrations/0001_initial.js';
 import { tokens } from './migrations/0002_tokens.js';
 import { throttle } from './migrations/0003_throttle.js';
+import { loginKeys } from './migrations/0005_login_keys.js';
 
 class CodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_initial': initial(this.dialect), '0002_tokens': tokens(), '0003_throttle': throttle() };
+    return { '0001_initial': initial(this.dialect), '0002_tokens': tokens(), '0003_throttle': throttle(), '0005_login_keys': loginKeys() };
   }
 }
 
 export interface MigrateResult {
   applied: string[];
   addedFields: string[];
+  /** Existing accounts whose identifier an older account already names (see syncLoginKeys). */
+  loginKeyConflicts: SyncResult['conflicts'];
 }
 
-/** Runs every pending migration in order, then adds the columns of custom user fields not there yet. */
-export async function migrate(handle: DatabaseHandle, userFields: Record<string, CustomFieldSpec>): Promise<MigrateResult> {
+/**
+ * Runs every pending migration in order, adds the columns of custom user fields not there yet, then
+ * brings the login keys up to date with the configured login fields.
+ */
+export async function migrate(handle: DatabaseHandle, userFields: Record<string, CustomFieldSpec>, loginFields: LoginFieldSpec[]): Promise<MigrateResult> {
   const migrator = new Migrator({
     db: handle.db,
     provider: new CodeMigrations(handle.dialect),
@@ -29,7 +36,8 @@ export async function migrate(handle: DatabaseHandle, userFields: Record<string,
   if (error) throw error;
   const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   const addedFields = await addCustomFields(handle.db as unknown as Kysely<unknown>, userFields);
-  return { applied, addedFields };
+  const { conflicts: loginKeyConflicts } = await syncLoginKeys(handle, loginFields);
+  return { applied, addedFields, loginKeyConflicts };
 }
 
 const COLUMN_TYPES = { string: 'varchar', integer: 'bigint', boolean: 'integer' } as const;

@@ -6,7 +6,7 @@ import type { Database } from './schema.js';
 
 /** Inserts a row and returns its generated id (RETURNING where there is one, insertId on MySQL). */
 export async function insertReturningId<T extends keyof Database & string>(
-  handle: DatabaseHandle,
+  handle: Pick<DatabaseHandle, 'db' | 'dialect'>,
   table: T,
   values: InsertObject<Database, T>,
 ): Promise<number> {

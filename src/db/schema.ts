@@ -97,7 +97,21 @@ export interface ThrottleTable {
   expires_at: number;
 }
 
+/** A login identifier in its normal form (hashed), and the one account it names. */
+export interface LoginKeyTable {
+  key_hash: string;
+  user_id: number;
+  field: string;
+}
+
+export interface MetaTable {
+  name: string;
+  value: string;
+}
+
 export interface Database {
+  portcullis_login_key: LoginKeyTable;
+  portcullis_meta: MetaTable;
   portcullis_throttle: ThrottleTable;
   portcullis_signing_key: SigningKeyTable;
   portcullis_refresh_token: RefreshTokenTable;

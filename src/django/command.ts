@@ -73,7 +73,7 @@ export async function importDjangoCommand(args: string[], config: PortcullisConf
   const source = await openDjangoSource(values.from);
   const handle = connectDatabase(config.databaseUrl);
   try {
-    await migrate(handle, config.userFields);
+    await migrate(handle, config.userFields, config.loginFields);
     const started = Date.now();
     const summary = await importDjango(handle, source, {
       userTable: values['user-table'],

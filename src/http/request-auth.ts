@@ -1,3 +1,4 @@
+import type { ClientInfo } from '../flows/credentials.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { RequestInfo } from '../auth/backends.js';
@@ -57,7 +58,7 @@ export async function currentSession(portcullis: Portcullis, request: FastifyReq
   return found ? portcullis.sessions.load(found.key) : null;
 }
 
-export function requestInfo(request: FastifyRequest): RequestInfo {
+export function requestInfo(request: FastifyRequest): ClientInfo {
   const ua = request.headers['user-agent'];
   return { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null };
 }

@@ -68,6 +68,10 @@ const en = {
   session_revoke: 'End session',
   session_revoke_label: 'End the session on {device}, last seen {when}',
   sessions_revoke_others: 'End all other sessions',
+  field_current_password: 'Current password',
+  reauth_profile_help: 'Needed to change your email address.',
+  reauth_profile_help_phone: 'Needed to change your email address or phone number.',
+  reauth_others_help: 'Needed to end your other sessions.',
   notice_session_revoked: 'The session has ended.',
   notice_others_revoked: 'Other sessions ended: {n}.',
 
@@ -198,6 +202,10 @@ const zh: Record<StringKey, string> = {
   session_revoke: '结束会话',
   session_revoke_label: '结束 {device} 上的会话（最近活动：{when}）',
   sessions_revoke_others: '结束其他所有会话',
+  field_current_password: '当前密码',
+  reauth_profile_help: '更改电子邮件地址时需要输入。',
+  reauth_profile_help_phone: '更改电子邮件地址或手机号码时需要输入。',
+  reauth_others_help: '结束其他会话时需要输入。',
   notice_session_revoked: '会话已结束。',
   notice_others_revoked: '已结束的其他会话：{n} 个。',
 

@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import { ApiError } from '../errors.js';
+import { loginKey } from '../users/normalize.js';
 import type { ConsumeRule, ThrottleStore } from './base.js';
 
 /** Limits on guessing (config `throttle`); every field optional there, these are the defaults. */
@@ -21,6 +23,8 @@ export interface ThrottleLimits {
   /** Password-reset requests per client (IP) and per email address before they are refused or dropped. */
   resetPerIp: number;
   resetPerEmail: number;
+  /** Registrations one client may make per window (generous: an office shares one address). */
+  registerPerIp: number;
 }
 
 export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = {
@@ -34,11 +38,49 @@ export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = {
   windowSeconds: 900,
   resetPerIp: 20,
   resetPerEmail: 3,
+  registerPerIp: 100,
 };
+
+/**
+ * What a guess is counted against. Each kind is a namespace of its own, so nothing typed at the login
+ * can name an internal counter:
+ * - `account`: a known account, whatever identifier (username, email, phone, any spelling) reached it;
+ * - `login`: an identifier that names no account, in the lookup's own normal form;
+ * - `reauth`: the password a signed-in user re-enters (password change, re-authentication), which an
+ *   attacker at the login cannot fill up.
+ */
+export type ThrottleSubject = { account: number } | { login: string } | { reauth: number };
+
+function subjectName(subject: ThrottleSubject): string {
+  if ('account' in subject) return `account:${subject.account}`;
+  if ('reauth' in subject) return `reauth:${subject.reauth}`;
+  return `login:${loginKey(subject.login)}`;
+}
+
+/**
+ * The client a request is counted as: an IPv4 address, or the /64 network of an IPv6 one (one
+ * subscriber's whole allocation, which it can walk through at will). IPv4-mapped addresses count as IPv4.
+ */
+export function clientOf(ip: string): string {
+  if (!isIPv6(ip)) return ip;
+  let s = ip.split('%')[0]!;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    if (/^(0{0,4}:){0,5}:?ffff:$/i.test(s.slice(0, v4.index)) || /^::ffff:$/i.test(s.slice(0, v4.index))) return `${a}.${b}.${c}.${d}`;
+    s = s.slice(0, v4.index) + ((a << 8) | b).toString(16) + ':' + ((c << 8) | d).toString(16);
+  }
+  const halves = s.split('::');
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length > 1 && halves[1] ? halves[1].split(':') : [];
+  const hextets = [...head, ...Array<string>(halves.length > 1 ? 8 - head.length - tail.length : 0).fill('0'), ...tail];
+  return `${hextets.slice(0, 4).map((h) => parseInt(h, 16).toString(16)).join(':')}::/64`;
+}
 
 /** An attempt let through: report its outcome with succeeded() or failed(). */
 export interface Attempt {
-  ip: string;
+  /** The client (see clientOf) and the subject's name. */
+  client: string;
   account: string;
 }
 
@@ -54,9 +96,10 @@ const NO_LIMIT = 2 ** 31;
  * - hard ceiling: after `hardCeiling` consecutive failures the account is refused to everyone until
  *   a password reset or `ceilingLockSeconds` pass.
  *
- * Accounts are named by the identifier typed (normalised), never by whether it exists, so a
- * throttled answer says nothing about which accounts are real. Keys are HMACs: the store never
- * holds an email address or a username.
+ * A known account is counted as itself, so every identifier and spelling that reaches it shares its
+ * counters; an identifier that names no account is counted in the login's own normal form, so its
+ * spellings share one too. A throttled answer is the same either way. Keys are HMACs: the store never
+ * holds an email address or a username. Clients are IPv4 addresses or IPv6 /64 networks.
  */
 export class Throttle {
   readonly limits: ThrottleLimits;
@@ -83,22 +126,18 @@ export class Throttle {
     return `${kind}:${createHmac('sha256', this.secret).update(parts.join('\u0000')).digest('base64url').slice(0, 32)}`;
   }
 
-  /** The name an account is counted under: case, width and surrounding space do not make a new one. */
-  static normaliseAccount(identifier: string): string {
-    return identifier.normalize('NFKC').trim().toLowerCase();
-  }
-
   /**
    * Lets one guess through or throws 429 `throttled` with Retry-After. The attempt is counted before
    * the secret is checked, so a burst of concurrent guesses cannot outrun the count.
    */
-  async attempt(ip: string, identifier: string, now = Date.now()): Promise<Attempt> {
-    const account = Throttle.normaliseAccount(identifier);
+  async attempt(ip: string, subject: ThrottleSubject, now = Date.now()): Promise<Attempt> {
+    const account = subjectName(subject);
+    const client = clientOf(ip);
     const ceiling = await this.store.peek(this.key('ceiling', account), now);
     if (ceiling && ceiling.count >= this.limits.hardCeiling && now < ceiling.blockedUntil) throw throttled(ceiling.blockedUntil - now);
-    const byIp = await this.store.consume(this.key('ip', ip), this.rule(this.limits.perIp), now);
+    const byIp = await this.store.consume(this.key('ip', client), this.rule(this.limits.perIp), now);
     if (!byIp.allowed) throw throttled(byIp.blockedUntil - now);
-    const byClient = await this.store.consume(this.key('client', account, ip), this.rule(this.limits.perClient), now);
+    const byClient = await this.store.consume(this.key('client', account, client), this.rule(this.limits.perClient), now);
     if (!byClient.allowed) throw throttled(byClient.blockedUntil - now);
     const byAccount = await this.store.consume(this.key('account', account), this.rule(NO_LIMIT), now);
     // Under attack, only a client with no failure of its own on this account gets to try.
@@ -106,14 +145,14 @@ export class Throttle {
       await this.store.refund(this.key('account', account));
       throw throttled(Math.min(this.limits.maxDelaySeconds * 1000, this.limits.baseDelaySeconds * 1000 * 2 ** Math.min(30, byClient.count - 1)));
     }
-    return { ip, account };
+    return { client, account };
   }
 
   /** The right secret: this client's slate on the account is wiped, the shared counts get their attempt back. */
   async succeeded(attempt: Attempt): Promise<void> {
-    await this.store.reset(this.key('client', attempt.account, attempt.ip));
+    await this.store.reset(this.key('client', attempt.account, attempt.client));
     await this.store.reset(this.key('ceiling', attempt.account));
-    await this.store.refund(this.key('ip', attempt.ip));
+    await this.store.refund(this.key('ip', attempt.client));
     await this.store.refund(this.key('account', attempt.account));
   }
 
@@ -122,13 +161,16 @@ export class Throttle {
     await this.store.consume(this.key('ceiling', attempt.account), this.ceilingRule, now);
   }
 
-  /** After a password reset the owner is back in control: every account counter under these names goes. */
-  async clearAccount(identifiers: Array<string | null | undefined>): Promise<void> {
-    for (const identifier of identifiers) {
-      if (!identifier) continue;
-      const account = Throttle.normaliseAccount(identifier);
+  /**
+   * After a password reset the owner is back in control: the account's shared counters and hard
+   * ceiling go, for the login and for re-authentication, and so do the resetting client's own.
+   */
+  async clearAccount(userId: number, ip?: string): Promise<void> {
+    for (const subject of [{ account: userId }, { reauth: userId }]) {
+      const account = subjectName(subject);
       await this.store.reset(this.key('ceiling', account));
       await this.store.reset(this.key('account', account));
+      if (ip !== undefined) await this.store.reset(this.key('client', account, clientOf(ip)));
     }
   }
 
@@ -143,9 +185,14 @@ export class Throttle {
     return false;
   }
 
-  /** Gives back a `rate` request that turned out well (a valid reset token). */
-  async refundRate(kind: string, subject: string): Promise<void> {
-    await this.store.refund(this.key(kind, subject));
+  /** `rate` per client (an IPv4 address or IPv6 /64), refusing with 429 past the limit. */
+  async clientRate(kind: string, ip: string, limit: number, now = Date.now()): Promise<void> {
+    await this.rate(kind, clientOf(ip), limit, true, now);
+  }
+
+  /** Gives back a `clientRate` request that turned out well (a valid reset token). */
+  async refundClientRate(kind: string, ip: string): Promise<void> {
+    await this.store.refund(this.key(kind, clientOf(ip)));
   }
 }
 
@@ -154,9 +201,9 @@ export function throttled(retryAfterMs: number): ApiError {
   return new ApiError('throttled', undefined, undefined, { 'Retry-After': String(seconds) });
 }
 
-/** Runs one guess under the throttle: attempt, check, report. `check` returns true when the secret was right. */
-export async function guarded<T>(throttle: Throttle, ip: string, identifier: string, check: () => Promise<T | null>): Promise<T | null> {
-  const attempt = await throttle.attempt(ip, identifier);
+/** Runs one guess under the throttle: attempt, check, report. `check` returns a truthy value when the secret was right. */
+export async function guarded<T>(throttle: Throttle, ip: string, subject: ThrottleSubject, check: () => Promise<T | null>): Promise<T | null> {
+  const attempt = await throttle.attempt(ip, subject);
   const result = await check();
   if (result) await throttle.succeeded(attempt);
   else await throttle.failed(attempt);

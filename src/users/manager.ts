@@ -9,6 +9,7 @@ import { ApiError, validationError, type FieldErrors } from '../errors.js';
 import { MAX_PASSWORD_LENGTH, type PasswordHashers } from '../passwords/index.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { isValidEmail, isValidUsername, normalizeEmail, normalizeUsername } from './normalize.js';
+import { identifierConflicts, loginKeyHash, writeLoginKeys } from './login-keys.js';
 import type { CreateUserInput, FieldValue, User } from './types.js';
 
 export interface UserManagerOptions {
@@ -154,10 +155,15 @@ export class UserManager {
     return password;
   }
 
-  /** Hashes the password itself (or stores an unusable one when none is given), as Django's create_user. */
+  /**
+   * Hashes the password itself (or stores an unusable one when none is given), as Django's create_user.
+   * A taken identifier is refused before the hash is paid for; the key table's primary key settles two
+   * registrations racing for the same one.
+   */
   async createUser(input: CreateUserInput): Promise<User> {
     const profile = this.cleanProfile(input, false);
     const password = input.password == null ? null : this.checkPasswordInput('password', input.password);
+    await this.refuseTaken(profile);
     const encoded = await this.hashers.makePassword(password);
     const row = {
       password: encoded,
@@ -171,25 +177,58 @@ export class UserManager {
       date_joined: Date.now(),
       ...profile,
     } as Insertable<UserTable>;
+    let id: number;
     try {
-      return (await this.getById(await insertReturningId(this.handle, 'auth_user', row)))!;
+      id = await this.db.transaction().execute(async (trx) => {
+        const inserted = await insertReturningId({ db: trx, dialect: this.handle.dialect }, 'auth_user', row);
+        await writeLoginKeys(trx, inserted, row as Record<string, unknown>, this.options.loginFields);
+        return inserted;
+      });
     } catch (err) {
-      throw this.conflictFrom(err, profile);
+      throw await this.conflictFrom(err, profile);
     }
+    return (await this.getById(id))!;
+  }
+
+  /**
+   * 409 `conflict` when a value is taken: a login identifier that names another account in the one
+   * normal form (whatever field it is there), or another unique column's value.
+   */
+  async refuseTaken(values: Record<string, unknown>, exceptUserId?: number): Promise<void> {
+    const errors: FieldErrors = {};
+    for (const { field } of await identifierConflicts(this.db, values, this.options.loginFields, exceptUserId)) errors[field] = [takenMessage(field)];
+    const login = new Set(this.options.loginFields.map((f) => f.field));
+    const unique = ['username', 'email', ...this.customNames.filter((n) => this.options.userFields[n]!.unique)].filter((f) => !login.has(f) && !errors[f]);
+    for (const field of unique) {
+      const value = values[field];
+      if (typeof value !== 'string' && typeof value !== 'number') continue;
+      let query = this.db.selectFrom('auth_user').select('id');
+      query = field === 'email' ? query.where(sql`lower(email)`, '=', String(value).toLowerCase()) : query.where(sql.ref(field), '=', value);
+      if (exceptUserId !== undefined) query = query.where('id', '!=', exceptUserId);
+      if (await query.executeTakeFirst()) errors[field] = [takenMessage(field)];
+    }
+    if (Object.keys(errors).length) throw new ApiError('conflict', undefined, errors);
   }
 
   async createSuperuser(input: CreateUserInput): Promise<User> {
     return this.createUser({ ...input, is_staff: true, is_superuser: true, is_active: true });
   }
 
-  /** Turns a unique-constraint violation into the contract's 409, naming the field that collided. */
-  private conflictFrom(err: unknown, values: Record<string, unknown>): unknown {
+  /**
+   * Turns a unique-constraint violation into the contract's 409, naming the field that collided: the
+   * race lost after refuseTaken passed, so asking again names it.
+   */
+  private async conflictFrom(err: unknown, values: Record<string, unknown>, exceptUserId?: number): Promise<unknown> {
     if (!isUniqueViolation(err)) return err;
+    try {
+      await this.refuseTaken(values, exceptUserId);
+    } catch (conflict) {
+      return conflict;
+    }
     const text = String((err as Error).message) + ' ' + String((err as { detail?: string; constraint?: string }).detail ?? '') + ' ' + String((err as { constraint?: string }).constraint ?? '');
     const candidates = ['username', 'email', ...this.customNames];
     const field = candidates.find((f) => new RegExp(`\\b(auth_user\\.)?${f}\\b|auth_user_${f}`).test(text)) ?? candidates.find((f) => values[f] != null) ?? 'username';
-    const message = field === 'username' || field === 'email' || field === 'phone' ? `${field}_taken` : 'field_taken';
-    return new ApiError('conflict', undefined, { [field]: [message] });
+    return new ApiError('conflict', undefined, { [field]: [takenMessage(field)] });
   }
 
   async ping(): Promise<void> {
@@ -218,32 +257,23 @@ export class UserManager {
   }
 
   /**
-   * Resolves a login identifier against every configured login field whose pattern it matches, in one
-   * query. When two users match through different fields, the earlier field in the list wins, so a
-   * username always beats someone else's email that happens to look the same.
+   * Resolves a login identifier: its normal form (src/users/normalize.ts `loginKey`) names at most one
+   * account, through whichever login field; a field whose configured pattern the identifier does not
+   * match does not count.
    */
   async getByLogin(identifier: string): Promise<User | null> {
-    const matches: Array<{ field: string; value: string }> = [];
-    for (const { field, pattern } of this.options.loginFields) {
-      if (pattern && !pattern.test(identifier)) continue;
-      const value = field === 'username' ? normalizeUsername(identifier) : field === 'email' ? normalizeEmail(identifier) : identifier;
-      matches.push({ field, value });
-    }
-    if (!matches.length) return null;
-    const rows = await this.db
-      .selectFrom('auth_user')
-      .selectAll()
-      .where((eb) =>
-        eb.or(matches.map((m) => (m.field === 'email' ? eb(sql`lower(email)`, '=', m.value.toLowerCase()) : eb(sql.ref(m.field), '=', m.value)))),
-      )
-      .limit(matches.length)
-      .execute();
-    for (const { field, value } of matches) {
-      const same = (stored: unknown) => (field === 'email' ? String(stored ?? '').toLowerCase() === value.toLowerCase() : stored === value);
-      const row = rows.find((r) => same((r as unknown as Record<string, unknown>)[field]));
-      if (row) return this.fromRow(row);
-    }
-    return null;
+    const found = await this.idByLogin(identifier);
+    return found === null ? null : this.getById(found);
+  }
+
+  /** The id of the account a login identifier names, or null. */
+  async idByLogin(identifier: string): Promise<number | null> {
+    if (!identifier) return null;
+    const row = await this.db.selectFrom('portcullis_login_key').select(['user_id', 'field']).where('key_hash', '=', loginKeyHash(identifier)).executeTakeFirst();
+    if (!row) return null;
+    const spec = this.options.loginFields.find((f) => f.field === row.field);
+    if (!spec || (spec.pattern && !spec.pattern.test(identifier.normalize('NFKC').trim()))) return null;
+    return Number(row.user_id);
   }
 
   /** Hashes and stores a new password (null makes it unusable); returns the updated user. */
@@ -284,13 +314,18 @@ export class UserManager {
     user.last_login = when;
   }
 
+  /** Changes profile fields; an identifier another account has is 409 `conflict`, checked in the same normal form as the login. */
   async update(id: number, patch: UserPatch): Promise<User> {
     const values = this.cleanProfile(patch, true);
     if (Object.keys(values).length) {
+      await this.refuseTaken(values, id);
       try {
-        await this.db.updateTable('auth_user').set(values as Updateable<UserTable>).where('id', '=', id).execute();
+        await this.db.transaction().execute(async (trx) => {
+          await trx.updateTable('auth_user').set(values as Updateable<UserTable>).where('id', '=', id).execute();
+          await writeLoginKeys(trx, id, values, this.options.loginFields);
+        });
       } catch (err) {
-        throw this.conflictFrom(err, values);
+        throw await this.conflictFrom(err, values, id);
       }
       await this.changed(id);
     }
@@ -303,6 +338,7 @@ export class UserManager {
     const deleted = await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('auth_user_groups').where('user_id', '=', id).execute();
       await trx.deleteFrom('auth_user_user_permissions').where('user_id', '=', id).execute();
+      await trx.deleteFrom('portcullis_login_key').where('user_id', '=', id).execute();
       const result = await trx.deleteFrom('auth_user').where('id', '=', id).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     });
@@ -331,4 +367,8 @@ export class UserManager {
       .execute();
     return { users: rows.map((r) => this.fromRow(r)), count: Number(count), page, pageSize };
   }
+}
+
+function takenMessage(field: string): string {
+  return field === 'username' || field === 'email' || field === 'phone' ? `${field}_taken` : 'field_taken';
 }

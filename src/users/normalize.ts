@@ -26,3 +26,13 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u;
 export function isValidEmail(email: string): boolean {
   return email.length <= 254 && EMAIL.test(email);
 }
+
+/**
+ * The one normal form in which login identifiers are compared: what the login looks up, what the
+ * throttle counts under and what must be unique across accounts (one identifier names one account).
+ * Compatibility and width forms fold (NFKC), letter case folds the Unicode way (not SQL's ASCII-only
+ * `lower()`), and white space goes wherever it is (no valid username, email or phone contains any).
+ */
+export function loginKey(identifier: string): string {
+  return identifier.normalize('NFKC').replace(/\s+/gu, '').toLowerCase().normalize('NFKC');
+}

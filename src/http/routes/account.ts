@@ -6,7 +6,7 @@ import type { SessionRecord } from '../../sessions/base.js';
 import type { IssuedSession } from '../../sessions/manager.js';
 import { clearSessionCookie, cookiePolicy, setCsrfCookie, setSessionCookie } from '../cookies.js';
 import { generateCsrfToken } from '../csrf.js';
-import { guarded } from '../../throttle/throttle.js';
+import { checkOwnPassword, checkPasswordLogin, register } from '../../flows/credentials.js';
 import { reauthPassword, requireFreshLogin } from '../reauth.js';
 import { authOf, currentSession, knownAuthOf, requestInfo, requireAuth, requireSession } from '../request-auth.js';
 import {
@@ -42,10 +42,8 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
     },
     async (request, reply) => {
       // Only profile fields: flags such as is_staff are never taken from a registration form.
-      const input = Object.fromEntries(Object.entries(request.body).filter(([k]) => registerFields.has(k)));
-      const password = users.checkPasswordInput('password', request.body.password);
-      portcullis.validateNewPassword('password', password, input);
-      const user = await users.createUser({ ...input, username: request.body.username, password });
+      const input = Object.fromEntries(Object.entries(request.body).filter(([k]) => registerFields.has(k) && k !== 'password'));
+      const user = await register(portcullis, { ...input, username: request.body.username }, request.body.password, requestInfo(request));
       if (config.loginOnRegister) {
         const issued = await portcullis.login(user, 'model', { ...requestInfo(request), previous: await currentSession(portcullis, request) });
         issueCookie(reply, issued);
@@ -62,11 +60,8 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
     },
     async (request, reply) => {
       const { username, password, remember } = request.body ?? {};
-      if (!username || !password) throw new ApiError('missing_credentials');
-      users.checkPasswordInput('password', password);
-      if (username.includes('\0')) throw validationError({ username: ['null_character'] });
       const info = requestInfo(request);
-      const found = await guarded(portcullis.throttle, request.ip, username, () => portcullis.authenticate({ username, password }, info));
+      const found = await checkPasswordLogin(portcullis, username, password, info);
       if (!found) throw new ApiError('invalid_credentials');
       const issued = await portcullis.login(found.user, found.backend, {
         ...info,
@@ -102,8 +97,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
       const { old_password, new_password } = request.body;
       users.checkPasswordInput('old_password', old_password);
       const next = users.checkPasswordInput('new_password', new_password);
-      const ok = await guarded(portcullis.throttle, request.ip, `user:${auth.user.id}`, async () => (await users.checkPassword(auth.user, old_password)) || null);
-      if (!ok) throw validationError({ old_password: ['password_incorrect'] });
+      if (!(await checkOwnPassword(portcullis, auth.user, 'old_password', old_password, request.ip))) throw validationError({ old_password: ['password_incorrect'] });
       portcullis.validateNewPassword('new_password', next, auth.user);
       const { user, session } = await portcullis.changePassword(auth.user, next, auth.session);
       if (session && auth.via === 'cookie') issueCookie(reply, session);

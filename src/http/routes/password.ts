@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { loginKey } from '../../users/normalize.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Portcullis } from '../../portcullis.js';
 import { confirmPasswordReset, sendPasswordResetMail } from '../../auth/password-reset-flow.js';
@@ -50,8 +51,8 @@ export async function passwordRoutes(app: FastifyInstance, opts: { portcullis: P
       const email = request.body.email.normalize('NFKC').trim();
       // Per client: a 429 says nothing about the address. Per address: past the limit mails are
       // dropped silently, so nobody can bomb an inbox and the answer stays the same.
-      await throttle.rate('reset-ip', request.ip, throttle.limits.resetPerIp, true);
-      const mayMail = email.includes('@') && !email.includes('\0') && (await throttle.rate('reset-email', email.toLowerCase(), throttle.limits.resetPerEmail, false));
+      await throttle.clientRate('reset-ip', request.ip, throttle.limits.resetPerIp);
+      const mayMail = email.includes('@') && !email.includes('\0') && (await throttle.rate('reset-email', loginKey(email), throttle.limits.resetPerEmail, false));
       if (mayMail && pending.size < MAX_PENDING_MAILS) {
         // The lookup and the mail happen after the answer, so known and unknown addresses take the same time.
         const job = new Promise<void>((resolve) => setImmediate(resolve))
@@ -77,9 +78,9 @@ export async function passwordRoutes(app: FastifyInstance, opts: { portcullis: P
       const { uid, token, new_password } = request.body;
       const password = portcullis.users.checkPasswordInput('new_password', new_password);
       // Wrong tokens are guesses: they count per client like failed logins; a right one is given back.
-      await throttle.rate('reset-confirm-ip', request.ip, throttle.limits.perClient * 2, true);
-      const user = await confirmPasswordReset(portcullis, uid, token, password);
-      await throttle.refundRate('reset-confirm-ip', request.ip);
+      await throttle.clientRate('reset-confirm-ip', request.ip, throttle.limits.perClient * 2);
+      const user = await confirmPasswordReset(portcullis, uid, token, password, request.ip);
+      await throttle.refundClientRate('reset-confirm-ip', request.ip);
       return { user: toPublicUser(user) };
     },
   );

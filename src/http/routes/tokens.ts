@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Portcullis } from '../../portcullis.js';
-import { ApiError, validationError } from '../../errors.js';
+import { ApiError } from '../../errors.js';
 import { RefreshError } from '../../tokens/tokens.js';
 import { requestInfo } from '../request-auth.js';
-import { guarded } from '../../throttle/throttle.js';
+import { checkPasswordLogin } from '../../flows/credentials.js';
 import { RefreshBody, TokenBody, TokenPairSchema, errorResponses, type RefreshBody as RefreshBodyT, type TokenBody as TokenBodyT } from '../schemas.js';
 
 const tags = ['tokens'];
@@ -17,11 +17,8 @@ export async function tokenRoutes(app: FastifyInstance, opts: { portcullis: Port
     { schema: { tags, summary: 'Exchange credentials for an access and a refresh token', body: TokenBody, response: { 200: TokenPairSchema, ...errorResponses } } },
     async (request) => {
       const { username, password } = request.body ?? {};
-      if (!username || !password) throw new ApiError('missing_credentials');
-      portcullis.users.checkPasswordInput('password', password);
-      if (username.includes('\0')) throw validationError({ username: ['null_character'] });
       // The same counters as /login: a guess is a guess, whichever door it comes through.
-      const found = await guarded(portcullis.throttle, request.ip, username, () => portcullis.authenticate({ username, password }, requestInfo(request)));
+      const found = await checkPasswordLogin(portcullis, username, password, requestInfo(request));
       if (!found) throw new ApiError('invalid_credentials');
       await portcullis.users.updateLastLogin(found.user);
       return portcullis.issueTokens(found.user);

@@ -4,6 +4,8 @@ import { ApiError } from '../../errors.js';
 import type { User } from '../../users/types.js';
 import { clearSessionCookie, cookiePolicy, setSessionCookie } from '../../http/cookies.js';
 import { authOf } from '../../http/request-auth.js';
+import { checkOwnPassword, isFreshLogin, requireFreshLogin } from '../../flows/credentials.js';
+import { loginKey } from '../../users/normalize.js';
 import { checkFormToken } from '../csrf.js';
 import { formErrors, noticeOf, pageContext, redirect, sendPage, type FormBody } from '../context.js';
 import type { FormErrors } from '../forms.js';
@@ -31,7 +33,12 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     return values;
   }
 
-  async function render(ctx: PageContext, reply: FastifyReply, auth: SessionUser, extra: { profile?: { values: Record<string, string>; errors: FormErrors }; password?: FormErrors; notice?: string | null; status?: number }) {
+  async function render(
+    ctx: PageContext,
+    reply: FastifyReply,
+    auth: SessionUser,
+    extra: { profile?: { values: Record<string, string>; errors: FormErrors }; password?: FormErrors; others?: FormErrors; notice?: string | null; status?: number },
+  ) {
     const sessions = await portcullis.sessions.list(auth.user.id);
     const page = accountPage(ctx, {
       user: auth.user,
@@ -40,6 +47,8 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
       phone: hasPhone,
       profile: extra.profile ?? { values: profileValues(auth.user), errors: {} },
       password: { errors: extra.password ?? {} },
+      others: { errors: extra.others ?? {} },
+      fresh: isFreshLogin(portcullis, auth.session),
       notice: extra.notice,
     });
     return sendPage(reply, page, extra.status);
@@ -61,12 +70,17 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     // Only these fields: flags and the username are never taken from this form.
     const patch: Record<string, unknown> = { first_name: body.first_name ?? '', last_name: body.last_name ?? '', email: body.email || null };
     if (hasPhone) patch.phone = body.phone || null;
+    // A new email or phone is a new way into the account (a reset mail goes there): only with a
+    // fresh login or the password, as the API's sensitive actions.
+    const sameAs = (typed: unknown, stored: unknown) => loginKey(typeof typed === 'string' ? typed : '') === loginKey(typeof stored === 'string' ? stored : '');
+    const identifierChanged = !sameAs(patch.email, auth.user.email) || (hasPhone && !sameAs(patch.phone, auth.user.fields.phone));
     try {
+      if (identifierChanged) await requireFreshLogin(portcullis, request.ip, auth, body.profile_password);
       await users.update(auth.user.id, patch);
     } catch (err) {
       if (!(err instanceof ApiError) || !err.fields) throw err;
       const values = Object.fromEntries(Object.entries(patch).map(([k, v]) => [k, typeof v === 'string' ? v : '']));
-      return render(ctx, reply, auth, { profile: { values, errors: formErrors(ctx, err.fields) }, status: err.status });
+      return render(ctx, reply, auth, { profile: { values, errors: formErrors(ctx, err.fields, { password: 'profile_password' }) }, status: err.status });
     }
     return redirect(reply, '/account?done=profile');
   });
@@ -82,7 +96,8 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     try {
       users.checkPasswordInput('old_password', old_password);
       users.checkPasswordInput('new_password', new_password1);
-      if (!(await users.checkPassword(auth.user, old_password))) return fail(formErrors(ctx, { old_password: ['password_incorrect'] }));
+      // The same limits as the API's password change (429 past them).
+      if (!(await checkOwnPassword(portcullis, auth.user, 'old_password', old_password, request.ip))) return fail(formErrors(ctx, { old_password: ['password_incorrect'] }));
       if (new_password1 !== new_password2) return fail({ new_password2: [ctx.t('password_mismatch')] });
       portcullis.validateNewPassword('new_password', new_password1, auth.user);
     } catch (err) {
@@ -112,6 +127,13 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     checkFormToken(request, config);
     const auth = await sessionOf(request, reply);
     if (!auth) return reply;
+    try {
+      await requireFreshLogin(portcullis, request.ip, auth, request.body.others_password);
+    } catch (err) {
+      if (!(err instanceof ApiError) || !err.fields) throw err;
+      const ctx = await pageContext(portcullis, request, reply);
+      return render(ctx, reply, auth, { others: formErrors(ctx, err.fields, { password: 'others_password' }), status: err.status });
+    }
     const n = await portcullis.sessions.endAllForUser(auth.user.id, auth.session);
     return redirect(reply, `/account?done=others_revoked&n=${n}`);
   });

@@ -8,7 +8,7 @@ import { checkFormToken, rotateFormToken } from '../csrf.js';
 import { formErrors, noticeOf, pageContext, redirect, safeNext, sendPage, type FormBody } from '../context.js';
 import type { FormErrors } from '../forms.js';
 import { loginPage, registerPage } from '../views/auth.js';
-import { guarded } from '../../throttle/throttle.js';
+import { checkLogin, register } from '../../flows/credentials.js';
 
 type Query = { next?: string; done?: string; n?: string };
 
@@ -44,9 +44,7 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
     }
     const info = requestInfo(request);
     // The same guessing limits as the API's login: the page is not a way around them.
-    const found = username.includes('\0')
-      ? null
-      : await guarded(portcullis.throttle, request.ip, username, () => portcullis.authenticate({ username, password }, info));
+    const found = username.includes('\0') ? null : await checkLogin(portcullis, { username, password }, info);
     if (!found) {
       // The same words whichever of the two was wrong, shown beside the password the user retypes.
       errors.password = [errorMessage('invalid_credentials', ctx.locale)];
@@ -82,18 +80,20 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
         for (const [f, ids] of Object.entries(err.fields)) (fields[f] ??= []).push(...ids);
       }
     };
-    collect(() => users.cleanProfile(profile, false));
-    collect(() => users.checkPasswordInput('password', password));
     const mismatch = password !== '' && body.password2 !== password;
-    // The validators judge a password only once both copies agree (Django's UserCreationForm).
-    if (!mismatch && !fields.password) collect(() => portcullis.validateNewPassword('password', password, profile));
+    if (mismatch) {
+      // The validators judge a password only once both copies agree (Django's UserCreationForm).
+      collect(() => users.cleanProfile(profile, false));
+      collect(() => users.checkPasswordInput('password', password));
+    }
     const errors = formErrors(ctx, fields, { password: 'password1' });
     if (mismatch) errors.password2 = [ctx.t('password_mismatch')];
     const again = (status: number) => sendPage(reply, registerPage(ctx, { values, errors, phone: hasPhone }), status);
     if (Object.keys(errors).length) return again(400);
     let user;
     try {
-      user = await users.createUser({ ...profile, username: values.username ?? '', password });
+      // The same rules as the API's registration: its limit, every field's problem, a taken name.
+      user = await register(portcullis, { ...profile, username: values.username ?? '' }, password, requestInfo(request));
     } catch (err) {
       if (!(err instanceof ApiError) || !err.fields) throw err;
       Object.assign(errors, formErrors(ctx, err.fields, { password: 'password1' }));

@@ -13,6 +13,10 @@ export interface AccountView {
   phone: boolean;
   profile: { values: Record<string, string>; errors: FormErrors };
   password: { errors: FormErrors };
+  /** Errors of the "end all other sessions" form (its re-authentication). */
+  others?: { errors: FormErrors };
+  /** Whether the session comes from a recent login; if not, sensitive forms ask for the password. */
+  fresh: boolean;
   notice?: string | null;
 }
 
@@ -23,7 +27,15 @@ export function accountPage(ctx: PageContext, view: AccountView) {
   const pe = view.profile.errors;
   const we = view.password.errors;
   // Only one field on the page may take the focus: the first error of the form that failed.
-  const focus = firstError(pe, ['first_name', 'last_name', 'email', 'phone']) ?? firstError(we, ['old_password', 'new_password1', 'new_password2']);
+  const oe = view.others?.errors ?? {};
+  const focus =
+    firstError(pe, ['first_name', 'last_name', 'email', 'phone', 'profile_password']) ??
+    firstError(we, ['old_password', 'new_password1', 'new_password2']) ??
+    firstError(oe, ['others_password']);
+  // A session from an old login proves little: changing a login identifier or ending the other
+  // sessions asks for the password again (the rule is requireFreshLogin's, for every door).
+  const reauth = (name: string, errors: FormErrors, help: string) =>
+    view.fresh ? '' : field({ name, label: t('field_current_password'), type: 'password', autocomplete: 'current-password', errors, autofocus: focus === name, help }, p);
   const v = view.profile.values;
 
   const sessions = html`
@@ -53,7 +65,7 @@ ${view.sessions.map((s) => {
 </table>
 ${
   view.sessions.length > 1
-    ? html`<form method="post" action="/account/sessions/revoke-others">${csrfField(ctx)}<p><button type="submit" class="danger">${t('sessions_revoke_others')}</button></p></form>`
+    ? html`<form method="post" action="/account/sessions/revoke-others" novalidate>${csrfField(ctx)}${reauth('others_password', oe, t('reauth_others_help'))}<p><button type="submit" class="danger">${t('sessions_revoke_others')}</button></p></form>`
     : ''
 }
 </section>`;
@@ -72,6 +84,7 @@ ${field({ name: 'first_name', label: t('field_first_name'), value: v.first_name,
 ${field({ name: 'last_name', label: t('field_last_name'), value: v.last_name, autocomplete: 'family-name', errors: pe, autofocus: focus === 'last_name' }, p)}
 ${field({ name: 'email', label: t('field_email'), type: 'email', value: v.email, autocomplete: 'email', errors: pe, autofocus: focus === 'email' }, p)}
 ${view.phone ? field({ name: 'phone', label: t('field_phone'), type: 'tel', value: v.phone, autocomplete: 'tel', inputmode: 'tel', errors: pe, autofocus: focus === 'phone' }, p) : ''}
+${reauth('profile_password', pe, t(view.phone ? 'reauth_profile_help_phone' : 'reauth_profile_help'))}
 <button type="submit">${t('profile_submit')}</button>
 </form>
 </section>

@@ -1,0 +1,362 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express from 'express';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Client, json, PASSWORD, startServer, type ErrorBody, type TestServer } from './helpers.js';
+import { Browser, errorsOf, inputOf } from './browser.js';
+import { portcullis as expressPortcullis, errorHandler } from '../src/adapters/express.js';
+import fastifyPortcullis from '../src/adapters/fastify.js';
+import { portcullisFetch } from '../src/adapters/fetch.js';
+import { clientOf } from '../src/throttle/throttle.js';
+import { confirmPasswordReset } from '../src/auth/password-reset-flow.js';
+import { encodeUid } from '../src/auth/password-reset.js';
+import type { User } from '../src/users/types.js';
+
+/**
+ * The rules of issue 13 through every door they apply to: the JSON API, the built-in pages and the
+ * three adapters' `login`. Each client is an address of its own (X-Forwarded-For from the loopback
+ * proxy), so tests do not share counters unless they mean to.
+ */
+const PER_CLIENT = 3;
+const CEILING = 8;
+const REGISTER_PER_IP = 4;
+
+let server: TestServer;
+let expressServer: Server;
+let expressUrl: string;
+let fastifyApp: FastifyInstance;
+let fastifyUrl: string;
+let fetchLogin: (request: Request) => Promise<Response>;
+let seq = 0;
+
+function freshIp(): string {
+  seq++;
+  return `203.0.${(seq >> 8) & 255}.${seq & 255}`;
+}
+const api = (ip: string) => new Client(server.url, { 'x-forwarded-for': ip });
+/** The full-width (compatibility) spelling of ASCII letters, digits and punctuation. */
+const fullwidth = (s: string) => s.replace(/[!-~]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
+const status = async (res: Response | Promise<Response>) => (await res).status;
+
+async function user(username: string, extra: Record<string, unknown> = {}): Promise<User> {
+  return server.portcullis.users.createUser({ username, password: PASSWORD, ...extra });
+}
+
+/** One guess through each door that logs in; all answer 200, 401 or 429 (400 for a bad form). */
+type Door = (ip: string, username: string, password: string) => Promise<number>;
+const doors: Record<string, Door> = {
+  api: (ip, username, password) => status(api(ip).post('/api/auth/login', { username, password })),
+  token: (ip, username, password) => status(api(ip).post('/api/auth/token', { username, password })),
+  page: async (ip, username, password) => {
+    const { res } = await new Browser(server, { 'x-forwarded-for': ip }).submit('/login', '/login', { username, password });
+    return res.status === 303 ? 200 : res.status;
+  },
+  express: (ip, username, password) =>
+    status(fetch(expressUrl + '/app-login', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ username, password }) })),
+  fastify: (ip, username, password) =>
+    status(fetch(fastifyUrl + '/app-login', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ username, password }) })),
+  fetch: (ip, username, password) =>
+    status(fetchLogin(new Request('http://app.test/app-login', { method: 'POST', headers: { 'content-type': 'application/json', 'x-client-ip': ip }, body: JSON.stringify({ username, password }) }))),
+};
+
+before(async () => {
+  server = await startServer({
+    trustedProxies: ['127.0.0.1'],
+    throttle: { perClient: PER_CLIENT, perIp: 1000, perAccount: 1000, hardCeiling: CEILING, registerPerIp: REGISTER_PER_IP },
+  });
+  const p = server.portcullis;
+
+  const ex = express();
+  ex.set('trust proxy', 'loopback');
+  ex.use(express.json());
+  ex.use(expressPortcullis(p, { csrf: false }));
+  ex.post('/app-login', (req, res, next) => {
+    req.portcullis!.login({ username: req.body.username, password: req.body.password }).then((u) => void res.status(u ? 200 : 401).json({ ok: Boolean(u) }), next);
+  });
+  ex.use(errorHandler());
+  expressServer = await new Promise<Server>((resolve) => {
+    const s = ex.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  expressUrl = `http://127.0.0.1:${(expressServer.address() as AddressInfo).port}`;
+
+  fastifyApp = Fastify({ trustProxy: '127.0.0.1' });
+  await fastifyApp.register(fastifyPortcullis, { portcullis: p, csrf: false });
+  fastifyApp.post<{ Body: { username: string; password: string } }>('/app-login', async (request, reply) => {
+    const u = await request.portcullis.login({ username: request.body.username, password: request.body.password });
+    return reply.code(u ? 200 : 401).send({ ok: Boolean(u) });
+  });
+  await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
+  fastifyUrl = `http://127.0.0.1:${(fastifyApp.server.address() as AddressInfo).port}`;
+
+  const auth = portcullisFetch(p, { csrf: false, clientIp: (r) => r.headers.get('x-client-ip') ?? undefined });
+  fetchLogin = async (request) => {
+    try {
+      const body = (await request.clone().json()) as { username: string; password: string };
+      const u = await auth.context(request).login(body);
+      return Response.json({ ok: Boolean(u) }, { status: u ? 200 : 401 });
+    } catch (err) {
+      return auth.errorResponse(err, request) ?? new Response('error', { status: 500 });
+    }
+  };
+});
+
+after(async () => {
+  await new Promise((resolve) => expressServer.close(resolve));
+  await fastifyApp.close();
+  await server.close();
+});
+
+describe('every door that checks a secret is throttled, on the same counters', () => {
+  for (const [name, door] of Object.entries(doors)) {
+    test(`${name}: wrong passwords, then the right one is refused 429 until the client waits`, async () => {
+      await user(`door-${name}`);
+      const ip = freshIp();
+      for (let i = 0; i < PER_CLIENT; i++) assert.equal(await door(ip, `door-${name}`, 'wrong password'), 401, `guess ${i + 1}`);
+      assert.equal(await door(ip, `door-${name}`, PASSWORD), 429, 'the right password waits too');
+      assert.equal(await door(freshIp(), `door-${name}`, PASSWORD), 200, 'the owner elsewhere gets in');
+    });
+  }
+
+  test('guesses through different doors add up: a door is not a way around the count', async () => {
+    await user('crossdoor');
+    const ip = freshIp();
+    assert.equal(await doors.api!(ip, 'crossdoor', 'wrong'), 401);
+    assert.equal(await doors.express!(ip, 'crossdoor', 'wrong'), 401);
+    assert.equal(await doors.fetch!(ip, 'crossdoor', 'wrong'), 401);
+    assert.equal(await doors.fastify!(ip, 'crossdoor', 'wrong'), 429);
+    assert.equal(await doors.page!(ip, 'crossdoor', PASSWORD), 429);
+  });
+
+  test('the page’s password change counts wrong old passwords like the API (429 past the limit)', async () => {
+    await user('pagechange');
+    const ip = freshIp();
+    const browser = new Browser(server, { 'x-forwarded-for': ip });
+    assert.equal((await browser.submit('/login', '/login', { username: 'pagechange', password: PASSWORD })).res.status, 303);
+    const change = (old: string) => browser.submit('/account', '/account/password', { old_password: old, new_password1: 'a brand new passphrase', new_password2: 'a brand new passphrase' });
+    for (let i = 0; i < PER_CLIENT; i++) assert.equal((await change('wrong')).res.status, 400);
+    assert.equal((await change(PASSWORD)).res.status, 429);
+    assert.ok(await server.portcullis.users.checkPassword((await server.portcullis.users.getByUsername('pagechange'))!, PASSWORD), 'unchanged');
+  });
+});
+
+describe('one account, one counter', () => {
+  test('every spelling of an account’s identifiers shares its counter, through every door', async () => {
+    await user('Zoë.Spell', { email: 'Zoë.Spell@Example.com', phone: '13911112222' });
+    const spellings = ['zoë.spell', ' ZOË.SPELL ', fullwidth('Zoë.Spell'), 'zoe\u0308.spell', 'ZOË.spell@EXAMPLE.COM', ' zoë.spell@example.com', '13911112222', fullwidth('13911112222')];
+    for (const typed of spellings) assert.equal((await server.portcullis.users.getByLogin(typed))?.username, 'Zoë.Spell', `${JSON.stringify(typed)} reaches the account`);
+    const ip = freshIp();
+    const names = Object.keys(doors);
+    for (let i = 0; i < PER_CLIENT; i++) assert.equal(await doors[names[i]!]!(ip, spellings[i * 2]!, 'wrong'), 401);
+    for (const typed of spellings) assert.equal(await doors.api!(ip, typed, PASSWORD), 429, `${JSON.stringify(typed)} is the same account`);
+  });
+
+  test('an identifier that names no account: its spellings share one counter too, and answer like a real account', async () => {
+    const ip = freshIp();
+    const answers: number[] = [];
+    for (const typed of ['ghost@example.com', 'GHOST@example.com', ' ghost@EXAMPLE.com', fullwidth('ghost') + '@example.com']) answers.push(await doors.api!(ip, typed, 'wrong'));
+    assert.deepEqual(answers, [401, 401, 401, 429]);
+  });
+
+  test('the hard ceiling counts the account across spellings and clients; a reset lifts it', async () => {
+    const u = await user('Ceiling.Kim', { email: 'kim@example.com' });
+    const spellings = ['ceiling.kim', 'CEILING.KIM', 'kim@example.com', 'KIM@EXAMPLE.COM'];
+    for (let i = 0; i < CEILING; i++) assert.equal(await doors.api!(freshIp(), spellings[i % spellings.length]!, 'wrong'), 401);
+    assert.equal(await doors.api!(freshIp(), 'Ceiling.Kim', PASSWORD), 429, 'locked for everyone');
+    const token = server.portcullis.passwordResetTokens.makeToken(u);
+    await confirmPasswordReset(server.portcullis, encodeUid(u.id), token, 'a fresh start for the ceiling 7');
+    assert.equal(await doors.api!(freshIp(), 'kim@example.com', 'a fresh start for the ceiling 7'), 200);
+  });
+});
+
+describe('internal counters cannot be reached from the login', () => {
+  test('typing internal-looking names at the login blocks neither password change nor re-authentication', async () => {
+    const u = await user('namespaced');
+    for (const typed of [`user:${u.id}`, `reauth:${u.id}`, `account:${u.id}`]) {
+      for (let i = 0; i < CEILING + 1; i++) await doors.api!(freshIp(), typed, 'wrong');
+    }
+    const ip = freshIp();
+    const owner = api(ip);
+    assert.equal((await owner.post('/api/auth/login', { username: 'namespaced', password: PASSWORD })).status, 200);
+    const revoke = await owner.post('/api/auth/sessions/revoke-others', { password: PASSWORD });
+    assert.equal(revoke.status, 200, await revoke.clone().text());
+    const change = await owner.post('/api/auth/password', { old_password: PASSWORD, new_password: 'namespaced new passphrase' });
+    assert.equal(change.status, 200, await change.clone().text());
+  });
+
+  test('failed logins do not use up re-authentication, nor the reverse; a reset clears both', async () => {
+    const u = await user('splitcounts');
+    const ip = freshIp();
+    const owner = api(ip);
+    assert.equal((await owner.post('/api/auth/login', { username: 'splitcounts', password: PASSWORD })).status, 200);
+    for (let i = 0; i < PER_CLIENT; i++) assert.equal((await owner.post('/api/auth/password', { old_password: 'wrong', new_password: 'whatever new passphrase' })).status, 400);
+    assert.equal((await owner.post('/api/auth/password', { old_password: PASSWORD, new_password: 'whatever new passphrase' })).status, 429);
+    assert.equal(await doors.api!(ip, 'splitcounts', PASSWORD), 200, 'the login counter is another one');
+    const token = server.portcullis.passwordResetTokens.makeToken((await server.portcullis.users.getById(u.id))!);
+    await confirmPasswordReset(server.portcullis, encodeUid(u.id), token, 'split after the reset 42', ip);
+    const again = api(ip);
+    assert.equal((await again.post('/api/auth/login', { username: 'splitcounts', password: 'split after the reset 42' })).status, 200);
+    assert.equal((await again.post('/api/auth/password', { old_password: 'split after the reset 42', new_password: 'split final passphrase' })).status, 200);
+  });
+});
+
+describe('IPv6 clients are counted by /64', () => {
+  test('clientOf: /64 networks, IPv4 and IPv4-mapped addresses', () => {
+    assert.equal(clientOf('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+    assert.equal(clientOf('2001:0db8:0001:0002:ffff:eeee:dddd:cccc'), '2001:db8:1:2::/64');
+    assert.equal(clientOf('2001:db8::'), '2001:db8:0:0::/64');
+    assert.equal(clientOf('::1'), '0:0:0:0::/64');
+    assert.equal(clientOf('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(clientOf('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(clientOf('192.0.2.7'), '192.0.2.7');
+  });
+
+  test('addresses of one /64 share a client counter over HTTP; the next /64 is another client', async () => {
+    await user('six');
+    const hosts = ['2001:db8:6:1::1', '2001:db8:6:1::2', '2001:db8:6:1:abcd::3'];
+    for (const ip of hosts) assert.equal(await doors.api!(ip, 'six', 'wrong'), 401);
+    assert.equal(await doors.api!('2001:db8:6:1:ffff:ffff:ffff:ffff', 'six', PASSWORD), 429);
+    assert.equal(await doors.express!('2001:db8:6:1::9', 'six', PASSWORD), 429, 'the adapters count the same client');
+    assert.equal(await doors.api!('2001:db8:6:2::1', 'six', PASSWORD), 200);
+  });
+});
+
+describe('registration', () => {
+  test('a taken identifier is answered 409 before any password is hashed', async () => {
+    await user('taken', { email: 'taken@example.com' });
+    const hashers = server.portcullis.hashers;
+    const original = hashers.makePassword.bind(hashers);
+    let hashed = 0;
+    hashers.makePassword = (...args: Parameters<typeof original>) => ((hashed += 1), original(...args));
+    try {
+      for (const body of [{ username: 'taken' }, { username: 'TAKEN' }, { username: 'fresh-one', email: 'Taken@Example.com' }, { username: 'taken@example.com' }]) {
+        const res = await api(freshIp()).post('/api/auth/register', { password: PASSWORD, ...body });
+        assert.equal(res.status, 409, JSON.stringify(body));
+        assert.equal((await json<ErrorBody>(res)).error.code, 'conflict');
+      }
+      assert.equal(hashed, 0, 'no hash was paid for a duplicate');
+    } finally {
+      hashers.makePassword = original;
+    }
+  });
+
+  test('registrations are limited per client, API and page alike; another client goes on', async () => {
+    const ip = freshIp();
+    const answers: number[] = [];
+    for (let i = 0; i < REGISTER_PER_IP - 1; i++) answers.push((await api(ip).post('/api/auth/register', { username: `reg-${seq}-${i}`, password: PASSWORD })).status);
+    const page = await new Browser(server, { 'x-forwarded-for': ip }).submit('/register', '/register', { username: `reg-${seq}-page`, password1: PASSWORD, password2: PASSWORD });
+    answers.push(page.res.status);
+    const refused = await api(ip).post('/api/auth/register', { username: `reg-${seq}-late`, password: PASSWORD });
+    answers.push(refused.status);
+    assert.deepEqual(answers, [201, 201, 201, 303, 429]);
+    assert.equal((await json<ErrorBody>(refused)).error.code, 'throttled');
+    assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);
+    assert.equal((await new Browser(server, { 'x-forwarded-for': ip }).submit('/register', '/register', { username: `reg-${seq}-page2`, password1: PASSWORD, password2: PASSWORD })).res.status, 429);
+    assert.equal(await server.portcullis.users.getByUsername(`reg-${seq}-late`), null);
+    assert.equal((await api(freshIp()).post('/api/auth/register', { username: `reg-${seq}-other`, password: PASSWORD })).status, 201);
+  });
+});
+
+describe('one identifier names one account', () => {
+  test('registration: a username equal to another account’s email or phone, and the reverse, is 409', async () => {
+    await user('holder', { email: 'holder@example.com', phone: '13700000001' });
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ username: 'holder@example.com' }, 'username'],
+      [{ username: 'HOLDER@EXAMPLE.COM' }, 'username'],
+      [{ username: '13700000001' }, 'username'],
+      [{ username: fullwidth('13700000001') }, 'username'],
+      [{ username: 'someone-new', email: 'HOLDER@example.com' }, 'email'],
+      [{ username: 'someone-new', phone: '13700000001' }, 'phone'],
+      [{ username: 'Holder' }, 'username'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await api(freshIp()).post('/api/auth/register', { password: PASSWORD, ...body });
+      assert.equal(res.status, 409, JSON.stringify(body));
+      assert.deepEqual(Object.keys((await json<ErrorBody>(res)).error.fields ?? {}), [field], JSON.stringify(body));
+    }
+    await user('squatter@example.com');
+    const reverse = await api(freshIp()).post('/api/auth/register', { username: 'real-owner', email: 'Squatter@Example.com', password: PASSWORD });
+    assert.equal(reverse.status, 409);
+    assert.deepEqual(Object.keys((await json<ErrorBody>(reverse)).error.fields ?? {}), ['email']);
+  });
+
+  test('Unicode letter case is one account on every database (not only ASCII)', async () => {
+    await user('umlaut-a', { email: 'Ärger@example.com' });
+    const res = await api(freshIp()).post('/api/auth/register', { username: 'umlaut-b', email: 'ärger@example.com', password: PASSWORD });
+    assert.equal(res.status, 409);
+    assert.equal((await server.portcullis.users.getByLogin('ÄRGER@EXAMPLE.COM'))?.username, 'umlaut-a');
+    assert.equal(await doors.api!(freshIp(), 'ärger@example.com', PASSWORD), 200);
+  });
+
+  test('profile page and admin API: changing to another account’s identifier is 409; the old one is freed', async () => {
+    await user('first-owner', { email: 'first@example.com' });
+    const mover = await user('mover', { email: 'mover@example.com' });
+    const browser = new Browser(server, { 'x-forwarded-for': freshIp() });
+    assert.equal((await browser.submit('/login', '/login', { username: 'mover', password: PASSWORD })).res.status, 303);
+    const clash = await browser.submit('/account', '/account/profile', { first_name: '', last_name: '', email: 'FIRST-OWNER', phone: '' });
+    assert.equal(clash.res.status, 400, 'not an email address at all');
+    const taken = await browser.submit('/account', '/account/profile', { first_name: '', last_name: '', email: 'First@Example.com', phone: '' });
+    assert.equal(taken.res.status, 409);
+    assert.match(errorsOf(taken.html, 'email'), /already exists/);
+
+    const admin = api(freshIp());
+    await server.portcullis.users.createSuperuser({ username: 'door-admin', password: PASSWORD });
+    assert.equal((await admin.post('/api/auth/login', { username: 'door-admin', password: PASSWORD })).status, 200);
+    const patch = (body: Record<string, unknown>) => admin.request('PATCH', `/api/admin/users/${mover.id}`, body);
+    const viaAdmin = await patch({ username: 'first@example.com' });
+    assert.equal(viaAdmin.status, 409, await viaAdmin.clone().text());
+    assert.equal((await patch({ email: 'moved@example.com' })).status, 200);
+    assert.equal((await server.portcullis.users.getByLogin('mover@example.com')), null, 'the old address names nobody now');
+    assert.equal((await server.portcullis.users.getByLogin('MOVED@example.com'))?.id, mover.id);
+    assert.equal((await patch({ email: 'MOVED@EXAMPLE.COM' })).status, 200, 'an account may respell its own identifier');
+  });
+});
+
+describe('re-authentication on the pages', () => {
+  let stale: TestServer;
+  before(async () => {
+    // Sessions are never fresh here: every sensitive form must ask for the password.
+    stale = await startServer({ reauthMinutes: 0 });
+    await stale.portcullis.users.createUser({ username: 'stale', password: PASSWORD, email: 'stale@example.com', phone: '13600000001' });
+  });
+  after(() => stale.close());
+
+  async function staleBrowser() {
+    const browser = new Browser(stale);
+    assert.equal((await browser.submit('/login', '/login', { username: 'stale', password: PASSWORD })).res.status, 303);
+    const { html } = await browser.get('/account');
+    assert.ok(inputOf(html, 'profile_password'), 'the profile form asks for the password');
+    return browser;
+  }
+
+  test('changing the email or phone needs the password; other fields do not', async () => {
+    const browser = await staleBrowser();
+    const base = { first_name: 'Sta', last_name: 'Le', email: 'stale@example.com', phone: '13600000001' };
+    assert.equal((await browser.submit('/account', '/account/profile', base)).res.status, 303, 'names only');
+    const bare = await browser.submit('/account', '/account/profile', { ...base, email: 'thief@example.com' });
+    assert.equal(bare.res.status, 400);
+    assert.match(errorsOf(bare.html, 'profile_password'), /password/i);
+    const wrong = await browser.submit('/account', '/account/profile', { ...base, email: 'thief@example.com', profile_password: 'wrong' });
+    assert.equal(wrong.res.status, 400);
+    const phone = await browser.submit('/account', '/account/profile', { ...base, phone: '13600000002' });
+    assert.equal(phone.res.status, 400, 'the phone too');
+    assert.equal((await stale.portcullis.users.getByUsername('stale'))!.email, 'stale@example.com', 'unchanged');
+    const ok = await browser.submit('/account', '/account/profile', { ...base, email: 'new-stale@example.com', profile_password: PASSWORD });
+    assert.equal(ok.res.status, 303);
+    assert.equal((await stale.portcullis.users.getByUsername('stale'))!.email, 'new-stale@example.com');
+  });
+
+  test('“end all other sessions” needs the password, as the API', async () => {
+    const browser = await staleBrowser();
+    const other = await staleBrowser();
+    assert.ok(inputOf((await browser.get('/account')).html, 'others_password'), '“end all other sessions” asks for the password');
+    const bare = await browser.submit('/account', '/account/sessions/revoke-others', {});
+    assert.equal(bare.res.status, 400);
+    assert.match(errorsOf(bare.html, 'others_password'), /password/i);
+    assert.equal((await other.get('/account')).res.status, 200, 'the other session lives on');
+    const ok = await browser.submit('/account', '/account/sessions/revoke-others', { others_password: PASSWORD });
+    assert.equal(ok.res.status, 303);
+    assert.equal((await other.get('/account')).res.status, 303, 'the other session has ended');
+  });
+});
