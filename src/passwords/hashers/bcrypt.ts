@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { hash as bcryptHash, verify as bcryptVerify } from '@node-rs/bcrypt';
+import bcrypt from 'bcryptjs';
 import {
   constantTimeEqual,
   MalformedHashError,
@@ -40,7 +40,7 @@ export class BCryptSHA256PasswordHasher implements PasswordHasher {
 
   async encode(password: string, salt?: string): Promise<string> {
     const input = this.input(password);
-    const data = salt === undefined ? await bcryptHash(input, { cost: this.rounds, version: '2b' }) : await bcryptHash(input, { salt });
+    const data = await bcrypt.hash(input, salt ?? (await bcrypt.genSalt(this.rounds)));
     return `${this.algorithm}$${data}`;
   }
 
@@ -58,13 +58,12 @@ export class BCryptSHA256PasswordHasher implements PasswordHasher {
     const input = this.input(password);
     let recomputed: string;
     try {
-      recomputed = await bcryptHash(input, { salt: data.slice(0, BCRYPT_SALT_LENGTH) });
+      recomputed = await bcrypt.hash(input, data.slice(0, BCRYPT_SALT_LENGTH));
     } catch {
-      // The creation parser is stricter than the verifier (e.g. `2x` labels, noncanonical salts);
-      // leave such legacy hashes to the native verifier rather than reject a correct password.
-      return bcryptVerify(input, data).catch(() => false);
+      // A salt bcrypt cannot read is not a hash any password matches.
+      return false;
     }
-    // Only the checksum is compared: the binding may normalise the prefix of a salt it was given.
+    // Only the checksum is compared: the library may normalise the prefix of a salt it was given.
     return data.length === recomputed.length && constantTimeEqual(recomputed.slice(BCRYPT_SALT_LENGTH), data.slice(BCRYPT_SALT_LENGTH));
   }
 
@@ -86,9 +85,10 @@ export class BCryptSHA256PasswordHasher implements PasswordHasher {
     return { algorithm: d.algorithm, 'work factor': String(d.workFactor), salt: maskHash(d.salt), checksum: maskHash(d.checksum) };
   }
 
-  private input(password: string): Buffer {
+  /** What bcrypt hashes (bcryptjs takes a string and hashes its UTF-8 bytes, at most 72 of them). */
+  private input(password: string): string {
     const bytes = passwordBytes(password);
-    return this.prehash ? Buffer.from(createHash('sha256').update(bytes).digest('hex'), 'ascii') : bytes;
+    return this.prehash ? createHash('sha256').update(bytes).digest('hex') : bytes.toString('utf8');
   }
 }
 
