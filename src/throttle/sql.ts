@@ -20,9 +20,19 @@ export class SqlThrottleStore implements ThrottleStore {
     this.native = handle.sqlite ? nativeStatements(handle.sqlite) : null;
   }
 
+  /**
+   * The synchronous statements, unless Kysely has a transaction open on the shared connection (a
+   * registration writing its user and login keys): a count written now would join that transaction
+   * and vanish if it rolled back, so it waits its turn on Kysely's queue instead.
+   */
+  private get direct(): NativeStatements | null {
+    return this.native && !this.handle.sqlite!.inTransaction ? this.native : null;
+  }
+
   async consume(key: string, rule: ConsumeRule, now: number): Promise<ConsumeResult> {
-    if (this.native) {
-      const result = this.native.consume(key, rule, now);
+    const native = this.direct;
+    if (native) {
+      const result = native.consume(key, rule, now);
       await this.sweep(now);
       return result;
     }
@@ -64,7 +74,8 @@ export class SqlThrottleStore implements ThrottleStore {
   }
 
   async refund(key: string): Promise<void> {
-    if (this.native) return void this.native.refund.run(key);
+    const native = this.direct;
+    if (native) return void native.refund.run(key);
     await this.handle.db
       .updateTable('portcullis_throttle')
       .set((eb) => ({ count: eb('count', '-', 1) }))
@@ -74,7 +85,8 @@ export class SqlThrottleStore implements ThrottleStore {
   }
 
   async reset(key: string): Promise<void> {
-    if (this.native) return void this.native.reset.run(key);
+    const native = this.direct;
+    if (native) return void native.reset.run(key);
     await this.handle.db.deleteFrom('portcullis_throttle').where('key', '=', key).execute();
   }
 

@@ -272,7 +272,8 @@ export class UserManager {
     const row = await this.db.selectFrom('portcullis_login_key').select(['user_id', 'field']).where('key_hash', '=', loginKeyHash(identifier)).executeTakeFirst();
     if (!row) return null;
     const spec = this.options.loginFields.find((f) => f.field === row.field);
-    if (!spec || (spec.pattern && !spec.pattern.test(identifier.normalize('NFKC').trim()))) return null;
+    // The field's pattern judges the identifier as typed, less what the normal form drops anyway.
+    if (!spec || (spec.pattern && !spec.pattern.test(identifier.normalize('NFKC').replace(/\s+/gu, '')))) return null;
     return Number(row.user_id);
   }
 
