@@ -268,19 +268,23 @@ export class Portcullis {
   }
 
   /** A fresh access and refresh token pair for an authenticated user (contract section 3). */
-  issueTokens(user: User, family?: string): Promise<TokenPair> {
-    return this.tokens.issue(user, this.authHash(user.password), family);
+  issueTokens(user: User): Promise<TokenPair> {
+    return this.tokens.issue(user, this.authHash(user.password));
   }
 
-  /** Rotates a refresh token: the old one is spent, the new pair continues its family. */
+  /**
+   * Rotates a refresh token: the old one is spent, the new pair continues its family. The user is read
+   * between the check and the rotation; a deactivation or password change after that read is met by
+   * the revocation that follows it (see Tokens.rotate).
+   */
   async refreshTokens(refreshToken: string): Promise<TokenPair | null> {
-    const { userId, family } = await this.tokens.spend(refreshToken);
-    const user = await this.users.getById(userId);
+    const record = await this.tokens.check(refreshToken);
+    const user = await this.users.getById(record.userId);
     if (!user || !user.is_active) {
-      await this.tokens.revokeFamily(userId, family);
+      await this.tokens.revokeFamily(record.userId, record.family);
       return null;
     }
-    return this.issueTokens(user, family);
+    return this.tokens.rotate(refreshToken, record, user, this.authHash(user.password));
   }
 
   /** The user behind a bearer access token, if it verifies and the user is still active with the same password. */

@@ -5,12 +5,19 @@ import type { Dialect, DatabaseHandle } from './connect.js';
 import { initial } from './migrations/0001_initial.js';
 import { tokens } from './migrations/0002_tokens.js';
 import { throttle } from './migrations/0003_throttle.js';
+import { refreshFamilies } from './migrations/0004_refresh_families.js';
 import { loginKeys } from './migrations/0005_login_keys.js';
 
 class CodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_initial': initial(this.dialect), '0002_tokens': tokens(), '0003_throttle': throttle(), '0005_login_keys': loginKeys() };
+    return {
+      '0001_initial': initial(this.dialect),
+      '0002_tokens': tokens(),
+      '0003_throttle': throttle(),
+      '0004_refresh_families': refreshFamilies(),
+      '0005_login_keys': loginKeys(),
+    };
   }
 }
 

@@ -86,6 +86,21 @@ export interface RefreshTokenTable {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+  /** Written with the family's, so each row tells what happened to it; the family row decides. */
+  revoked_at: number | null;
+}
+
+/**
+ * One row per token family: the record of its revocation, which every token of the family, even one
+ * stored after the revocation, is checked against. It lives as long as its longest-lived token.
+ */
+export interface RefreshFamilyTable {
+  family_id: string;
+  user_id: number;
+  /** A prefix of the session auth hash the family was issued under (null: issued before 0004). */
+  auth_hash: string | null;
+  created_at: number;
+  expires_at: number;
   revoked_at: number | null;
 }
 
@@ -115,6 +130,7 @@ export interface Database {
   portcullis_throttle: ThrottleTable;
   portcullis_signing_key: SigningKeyTable;
   portcullis_refresh_token: RefreshTokenTable;
+  portcullis_refresh_family: RefreshFamilyTable;
   auth_user: UserTable;
   auth_group: GroupTable;
   auth_permission: PermissionTable;

@@ -3,7 +3,8 @@ import { SignJWT, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey } 
 import type { DatabaseHandle } from '../db/connect.js';
 import type { User } from '../users/types.js';
 import { SigningKeys, TOKEN_ALG } from './signing-keys.js';
-import { SqlRefreshTokenStore, type RefreshTokenStore } from './refresh-store.js';
+import { constantTimeEqual } from '../auth/salted-hmac.js';
+import { SqlRefreshTokenStore, type RefreshTokenRecord, type RefreshTokenStore } from './refresh-store.js';
 
 export interface TokenOptions {
   secret: string;
@@ -39,6 +40,12 @@ export class RefreshError extends Error {
 /**
  * Stateless access tokens (EdDSA JWTs any service can verify from the JWKS) beside stateful refresh
  * tokens that rotate on every use; presenting a spent one revokes its whole family (theft detection).
+ *
+ * Access tokens are never revoked, by design: they are short-lived (accessTokenAge, 300 s by
+ * default). Portcullis re-reads the user on every use, so a password change (the `sah` binding) or a
+ * deactivation refuses them at once; a revocation that changes neither (an admin's revoke-sessions,
+ * a user's token revoke) leaves the already-issued ones to expire. Services that verify them from the
+ * JWKS alone see only the expiry.
  */
 export class Tokens {
   readonly keys: SigningKeys;
@@ -54,9 +61,17 @@ export class Tokens {
     this.keys = new SigningKeys(handle, options.secret, options.accessTokenAge * 1000);
   }
 
-  async issue(user: User, authHash: string, family?: string, now = Date.now()): Promise<TokenPair> {
+  /** A pair starting a new family, bound to the user's current password through `authHash`. */
+  async issue(user: User, authHash: string, now = Date.now()): Promise<TokenPair> {
+    const access = await this.signAccess(user, authHash, now);
+    const refresh = this.store.generate(user.id);
+    await this.store.insert(refresh, this.successorOf(user.id, randomBytes(12).toString('base64url'), authHash.slice(0, 16), now));
+    return this.pair(access, refresh);
+  }
+
+  private async signAccess(user: User, authHash: string, now: number): Promise<string> {
     const key = await this.keys.current();
-    const access = await new SignJWT({ sah: authHash.slice(0, 16) })
+    return new SignJWT({ sah: authHash.slice(0, 16) })
       .setProtectedHeader({ alg: TOKEN_ALG, kid: key.kid, typ: 'at+jwt' })
       .setSubject(String(user.id))
       .setIssuer(this.options.issuer)
@@ -64,15 +79,13 @@ export class Tokens {
       .setExpirationTime(Math.floor(now / 1000) + this.options.accessTokenAge)
       .setJti(randomBytes(12).toString('base64url'))
       .sign(key.privateKey);
-    const refresh = this.store.generate(user.id);
-    await this.store.insert(refresh, {
-      family: family ?? randomBytes(12).toString('base64url'),
-      userId: user.id,
-      createdAt: now,
-      expiresAt: now + this.options.refreshTokenAge * 1000,
-      usedAt: null,
-      revokedAt: null,
-    });
+  }
+
+  private successorOf(userId: number, family: string, authHash: string | null, now: number): RefreshTokenRecord {
+    return { family, userId, authHash, createdAt: now, expiresAt: now + this.options.refreshTokenAge * 1000, usedAt: null, revokedAt: null };
+  }
+
+  private pair(access: string, refresh: string): TokenPair {
     return { access_token: access, refresh_token: refresh, token_type: 'Bearer', expires_in: this.options.accessTokenAge };
   }
 
@@ -114,10 +127,10 @@ export class Tokens {
   }
 
   /**
-   * Spends a refresh token and returns the user id it was issued to and its family. Spending is a
-   * conditional update, so two concurrent refreshes with one token cannot both succeed.
+   * The record of a refresh token that may be rotated now. A spent one is a reuse: its whole family
+   * is revoked (theft detection).
    */
-  async spend(refreshToken: string, now = Date.now()): Promise<{ userId: number; family: string }> {
+  async check(refreshToken: string, now = Date.now()): Promise<RefreshTokenRecord> {
     const record = await this.store.get(refreshToken);
     if (!record) throw new RefreshError('unknown');
     if (record.revokedAt !== null) throw new RefreshError('revoked');
@@ -126,12 +139,29 @@ export class Tokens {
       throw new RefreshError('reused');
     }
     if (record.expiresAt <= now) throw new RefreshError('expired');
-    // Two refreshes racing with one token: only one spend succeeds, the other is a reuse.
-    if (!(await this.store.spend(refreshToken, now))) {
+    return record;
+  }
+
+  /**
+   * Rotates a checked refresh token for its user, read after the check: the old token is spent and
+   * a new pair continues the family. The store spends and stores the successor in one step no
+   * revocation can split, so a revocation that lands after the user was read either refuses this
+   * rotation or revokes the successor with the family. A family issued under another password is
+   * refused, whichever order a password change and this rotation ran in.
+   */
+  async rotate(refreshToken: string, record: RefreshTokenRecord, user: User, authHash: string, now = Date.now()): Promise<TokenPair> {
+    if (record.authHash !== null && !constantTimeEqual(record.authHash, authHash.slice(0, 16))) {
+      await this.store.revokeFamily(record.userId, record.family, now);
+      throw new RefreshError('revoked');
+    }
+    const access = await this.signAccess(user, authHash, now);
+    const refresh = this.store.generate(user.id);
+    if (!(await this.store.rotate(refreshToken, refresh, this.successorOf(user.id, record.family, record.authHash, now), now))) {
+      // Spent by a concurrent refresh (a reuse), or revoked meanwhile: the family ends either way.
       await this.store.revokeFamily(record.userId, record.family, now);
       throw new RefreshError('reused');
     }
-    return { userId: record.userId, family: record.family };
+    return this.pair(access, refresh);
   }
 
   async revokeFamily(userId: number, family: string, now = Date.now()): Promise<void> {
