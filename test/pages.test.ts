@@ -176,21 +176,6 @@ describe('login', () => {
     assert.ok(cookie && !/Max-Age|Expires/i.test(cookie));
   });
 
-  test('?next= is followed only for a path on this site', async () => {
-    for (const [next, expected] of [
-      ['/admin/', '/admin/'],
-      ['//evil.example/x', '/account'],
-      ['https://evil.example/', '/account'],
-      ['/\\evil.example', '/account'],
-    ] as const) {
-      const browser = new Browser();
-      const { res } = await browser.submit(`/login?next=${encodeURIComponent(next)}`, '/login', { username: 'alice', password: PASSWORD, next });
-      assert.equal(res.headers.get('location'), expected, next);
-    }
-    const { html } = await new Browser().get('/login?next=%2Fadmin%2F');
-    assert.match(html, /<input type="hidden" name="next" value="\/admin\/">/);
-  });
-
   test('a wrong password shows the error beside the password field, keeps the username, focuses the field', async () => {
     const { res, html } = await new Browser().submit('/login', '/login', { username: 'alice', password: 'not the password' });
     assert.equal(res.status, 401);
@@ -415,6 +400,95 @@ describe('admin pages', () => {
     const { res } = await root.submit(`/admin/users/${target.id}`, `/admin/users/${target.id}/revoke-sessions`, { back: `/admin/users/${target.id}` });
     assert.equal(res.headers.get('location'), `/admin/users/${target.id}?done=sessions_ended&n=1`);
     assert.equal((await jack.get('/account')).res.status, 303);
+  });
+});
+
+/**
+ * Spellings of another site that a naive `//` check lets through: the browser's URL parser drops
+ * tabs and newlines, reads `\` as `/` and resolves dot segments before it picks the host.
+ */
+const HOSTILE_TARGETS = [
+  '//evil.example/x',
+  'https://evil.example/',
+  'http:\\\\evil.example',
+  '/\\evil.example',
+  '\\\\evil.example',
+  '///evil.example',
+  '/.//evil.example',
+  '/./\\evil.example',
+  '/.\\/evil.example',
+  '/..//evil.example',
+  '/x/..//evil.example',
+  '/%2e%2e//evil.example',
+  '/x/%2e%2e/%2e%2e//evil.example',
+  '/%2F/evil.example',
+  '/%5Cevil.example',
+  '/\t/evil.example',
+  '/\n/evil.example',
+  '\t//evil.example',
+  ' //evil.example',
+  '/\r\n//evil.example',
+  'javascript:alert(1)',
+  'data:text/html,hi',
+];
+
+/** A Location a browser resolves to this server, and whose path cannot be read as a host either. */
+function assertSameSite(location: string | null, what: string): void {
+  assert.ok(location, `${what}: a Location`);
+  assert.equal(new URL(location, server.origin).origin, server.origin, `${what}: ${location} stays on this site`);
+  assert.match(location, /^\/(?![/\\])/, `${what}: ${location} is a plain path`);
+  assert.doesNotMatch(location, /[\u0000-\u001f]/, what);
+}
+
+describe('redirect targets (no open redirect)', () => {
+  test('login: a hostile ?next= is neither kept in the form nor followed after login', async () => {
+    for (const next of HOSTILE_TARGETS) {
+      const page = await new Browser().get(`/login?next=${encodeURIComponent(next)}`);
+      const kept = inputOf(page.html, 'next')?.value;
+      if (kept !== undefined) assertSameSite(kept, `GET /login?next=${JSON.stringify(next)}`);
+      const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next });
+      assert.equal(res.status, 303);
+      assertSameSite(res.headers.get('location'), `POST /login next=${JSON.stringify(next)}`);
+    }
+  });
+
+  test('login: a same-site next is kept, normalised, with its query and fragment', async () => {
+    for (const [next, expected] of [
+      ['/account?x=1#y', '/account?x=1#y'],
+      ['/admin/', '/admin/'],
+      ['/admin/../account', '/account'],
+      ['/admin/?q=a b', '/admin/?q=a%20b'],
+    ] as const) {
+      const { html } = await new Browser().get(`/login?next=${encodeURIComponent(next)}`);
+      assert.equal(inputOf(html, 'next')?.value, expected, `the form keeps ${next}`);
+      const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next });
+      assert.equal(res.headers.get('location'), expected, next);
+    }
+    const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next: '/.//evil.example' });
+    assert.equal(res.headers.get('location'), '/account', 'a refused target falls back to the account page');
+  });
+
+  test('register and logout follow no target at all', async () => {
+    const reg = await new Browser().submit('/register', '/register', { username: 'redirectee', email: '', phone: '', password1: PASSWORD, password2: PASSWORD, next: '/.//evil.example' });
+    assert.equal(reg.res.headers.get('location'), '/login?done=registered');
+    for (const next of HOSTILE_TARGETS.slice(0, 8)) {
+      const browser = await loggedIn('bob');
+      const out = await browser.submit(`/account?next=${encodeURIComponent(next)}`, `/logout?next=${encodeURIComponent(next)}`, { next });
+      assert.equal(out.res.headers.get('location'), '/login?done=logged_out', next);
+    }
+  });
+
+  test('admin: a hostile back field falls back to the user list', async () => {
+    const target = await server.portcullis.users.createUser({ username: 'backtarget', password: PASSWORD });
+    const root = await loggedIn('root');
+    for (const back of [...HOSTILE_TARGETS, '/account', '/admin/../account']) {
+      const { res } = await root.submit('/admin/', `/admin/users/${target.id}/revoke-sessions`, { back });
+      assert.equal(res.headers.get('location'), '/admin/?done=sessions_ended&n=0', JSON.stringify(back));
+      const active = await root.submit('/admin/', `/admin/users/${target.id}/active`, { is_active: 'on', back });
+      assert.equal(active.res.headers.get('location'), '/admin/?done=activated', JSON.stringify(back));
+    }
+    const kept = await root.submit('/admin/', `/admin/users/${target.id}/revoke-sessions`, { back: '/admin/?q=back&done=saved#top' });
+    assert.equal(kept.res.headers.get('location'), '/admin/?q=back&done=sessions_ended&n=0', 'its query kept, the old notice and the fragment replaced');
   });
 });
 
