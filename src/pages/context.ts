@@ -67,6 +67,7 @@ const NOTICES: Record<string, StringKey> = {
   session_ended: 'notice_session_ended',
   profile: 'notice_profile_saved',
   password: 'notice_password_changed',
+  password_reset: 'notice_password_reset',
   revoked: 'notice_session_revoked',
   others_revoked: 'notice_others_revoked',
   activated: 'notice_activated',
