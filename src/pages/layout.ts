@@ -19,8 +19,6 @@ export interface PageOptions {
   narrow?: boolean;
   /** A status line shown above the content (after a redirect), announced by screen readers. */
   notice?: string | null;
-  /** The page's Referrer-Policy, when it must be stricter than same-origin (a reset link in the URL). */
-  referrer?: 'no-referrer';
 }
 
 export function csrfField(ctx: PageContext): Html {
@@ -44,7 +42,7 @@ export function layout(ctx: PageContext, page: PageOptions): Html {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="${page.referrer ?? 'same-origin'}">
+<meta name="referrer" content="same-origin">
 <title>${page.title} · ${t('site')}</title>
 <link rel="stylesheet" href="${assetUrl(STYLESHEET)}">
 <script src="${assetUrl(SCRIPT)}" defer></script>

@@ -29,11 +29,6 @@ export async function resetPages(app: FastifyInstance, opts: { portcullis: Portc
   const cookies = cookiePolicy(config);
   app.addHook('onClose', () => settleResetMails(portcullis));
 
-  // A reset link is a credential: no page of this flow names its URL to anyone, not even to us.
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('Referrer-Policy', 'no-referrer');
-  });
-
   app.get('/password-reset', async (request, reply) => {
     const ctx = await pageContext(portcullis, request, reply);
     return sendPage(reply, resetRequestPage(ctx, { email: '', errors: {} }));
@@ -79,8 +74,12 @@ export async function resetPages(app: FastifyInstance, opts: { portcullis: Portc
   }
 
   // The link from the mail. It is checked, then traded for a cookie and a URL without the token,
-  // so the token stays out of the history, of later Referer headers and of access logs (Django does the same).
-  app.get<{ Params: Params & { token: string } }>('/reset/:uid/:token', async (request, reply) => {
+  // so the token stays out of the history, of Referer headers and of access logs (Django does the same).
+  // Only this URL needs no-referrer: a page with that policy makes the browser send `Origin: null`
+  // with its forms, which the CSRF check refuses, so the set-password page keeps same-origin.
+  // A route hook, so that it runs after the server-wide security headers (same-origin) and wins.
+  const noReferrer = async (_request: FastifyRequest, reply: FastifyReply) => void reply.header('Referrer-Policy', 'no-referrer');
+  app.get<{ Params: Params & { token: string } }>('/reset/:uid/:token', { onSend: noReferrer }, async (request, reply) => {
     const { uid, token } = request.params;
     const user = await userForResetAttempt(portcullis, request.ip, uid, token);
     if (!user) return invalidLink(request, reply);

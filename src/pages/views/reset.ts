@@ -46,12 +46,12 @@ ${field({ name: 'new_password1', label: t('new_password1'), type: 'password', re
 ${field({ name: 'new_password2', label: t('new_password2'), type: 'password', required: true, autocomplete: 'new-password', errors, autofocus: focus === 'new_password2' }, p)}
 <button type="submit">${t('reset_confirm_submit')}</button>
 </form>`;
-  return layout(ctx, { title: t('reset_confirm_title'), body, narrow: true, referrer: 'no-referrer' });
+  return layout(ctx, { title: t('reset_confirm_title'), body, narrow: true });
 }
 
 /** The link was wrong, spent or expired: say so, and offer a new one. */
 export function resetInvalidPage(ctx: PageContext) {
   const { t } = ctx;
   const body = html`<p>${t('reset_invalid_text')}</p><p><a href="/password-reset">${t('reset_invalid_link')}</a></p>`;
-  return layout(ctx, { title: t('reset_invalid_title'), body, narrow: true, referrer: 'no-referrer' });
+  return layout(ctx, { title: t('reset_invalid_title'), body, narrow: true });
 }
