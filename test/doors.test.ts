@@ -165,7 +165,7 @@ describe('one account, one counter', () => {
     for (let i = 0; i < CEILING; i++) assert.equal(await doors.api!(freshIp(), spellings[i % spellings.length]!, 'wrong'), 401);
     assert.equal(await doors.api!(freshIp(), 'Ceiling.Kim', PASSWORD), 429, 'locked for everyone');
     const token = server.portcullis.passwordResetTokens.makeToken(u);
-    await confirmPasswordReset(server.portcullis, encodeUid(u.id), token, 'a fresh start for the ceiling 7');
+    await confirmPasswordReset(server.portcullis, freshIp(), encodeUid(u.id), token, 'a fresh start for the ceiling 7');
     assert.equal(await doors.api!(freshIp(), 'kim@example.com', 'a fresh start for the ceiling 7'), 200);
   });
 });
@@ -194,7 +194,7 @@ describe('internal counters cannot be reached from the login', () => {
     assert.equal((await owner.post('/api/auth/password', { old_password: PASSWORD, new_password: 'whatever new passphrase' })).status, 429);
     assert.equal(await doors.api!(ip, 'splitcounts', PASSWORD), 200, 'the login counter is another one');
     const token = server.portcullis.passwordResetTokens.makeToken((await server.portcullis.users.getById(u.id))!);
-    await confirmPasswordReset(server.portcullis, encodeUid(u.id), token, 'split after the reset 42', ip);
+    await confirmPasswordReset(server.portcullis, ip, encodeUid(u.id), token, 'split after the reset 42');
     const again = api(ip);
     assert.equal((await again.post('/api/auth/login', { username: 'splitcounts', password: 'split after the reset 42' })).status, 200);
     assert.equal((await again.post('/api/auth/password', { old_password: 'split after the reset 42', new_password: 'split final passphrase' })).status, 200);

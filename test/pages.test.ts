@@ -1,16 +1,24 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { absorbSetCookies, PASSWORD, startServer, type TestServer } from './helpers.js';
+import { resetLinkIn, startSmtp, waitFor } from './smtp.js';
+import { encodeUid } from '../src/auth/password-reset.js';
 
 let server: TestServer;
+let smtp: Awaited<ReturnType<typeof startSmtp>>;
 before(async () => {
-  server = await startServer();
+  // Reset mails go through a real SMTP server; X-Forwarded-For from loopback names a client, for the throttle tests.
+  smtp = await startSmtp();
+  server = await startServer({ smtpUrl: smtp.url, mailFrom: 'accounts@example.test', trustedProxies: ['127.0.0.1'] });
   await server.portcullis.users.createUser({ username: 'alice', password: PASSWORD, email: 'alice@example.com', phone: '13812345678' });
   await server.portcullis.users.createUser({ username: 'staffer', password: PASSWORD, is_staff: true });
   await server.portcullis.users.createSuperuser({ username: 'root', password: PASSWORD });
   await server.portcullis.users.createUser({ username: 'bob', password: PASSWORD, email: 'bob@example.com' });
 });
-after(() => server.close());
+after(async () => {
+  await server.close();
+  await smtp.close();
+});
 
 /** A browser as far as these pages care: a cookie jar, form posts, redirects not followed. */
 class Browser {
@@ -174,21 +182,6 @@ describe('login', () => {
     assert.equal(res.status, 303);
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith('sessionid='));
     assert.ok(cookie && !/Max-Age|Expires/i.test(cookie));
-  });
-
-  test('?next= is followed only for a path on this site', async () => {
-    for (const [next, expected] of [
-      ['/admin/', '/admin/'],
-      ['//evil.example/x', '/account'],
-      ['https://evil.example/', '/account'],
-      ['/\\evil.example', '/account'],
-    ] as const) {
-      const browser = new Browser();
-      const { res } = await browser.submit(`/login?next=${encodeURIComponent(next)}`, '/login', { username: 'alice', password: PASSWORD, next });
-      assert.equal(res.headers.get('location'), expected, next);
-    }
-    const { html } = await new Browser().get('/login?next=%2Fadmin%2F');
-    assert.match(html, /<input type="hidden" name="next" value="\/admin\/">/);
   });
 
   test('a wrong password shows the error beside the password field, keeps the username, focuses the field', async () => {
@@ -415,6 +408,237 @@ describe('admin pages', () => {
     const { res } = await root.submit(`/admin/users/${target.id}`, `/admin/users/${target.id}/revoke-sessions`, { back: `/admin/users/${target.id}` });
     assert.equal(res.headers.get('location'), `/admin/users/${target.id}?done=sessions_ended&n=1`);
     assert.equal((await jack.get('/account')).res.status, 303);
+  });
+});
+
+/**
+ * Spellings of another site that a naive `//` check lets through: the browser's URL parser drops
+ * tabs and newlines, reads `\` as `/` and resolves dot segments before it picks the host.
+ */
+const HOSTILE_TARGETS = [
+  '//evil.example/x',
+  'https://evil.example/',
+  'http:\\\\evil.example',
+  '/\\evil.example',
+  '\\\\evil.example',
+  '///evil.example',
+  '/.//evil.example',
+  '/./\\evil.example',
+  '/.\\/evil.example',
+  '/..//evil.example',
+  '/x/..//evil.example',
+  '/%2e%2e//evil.example',
+  '/x/%2e%2e/%2e%2e//evil.example',
+  '/%2F/evil.example',
+  '/%5Cevil.example',
+  '/\t/evil.example',
+  '/\n/evil.example',
+  '\t//evil.example',
+  ' //evil.example',
+  '/\r\n//evil.example',
+  'javascript:alert(1)',
+  'data:text/html,hi',
+];
+
+/** A Location a browser resolves to this server, and whose path cannot be read as a host either. */
+function assertSameSite(location: string | null, what: string): void {
+  assert.ok(location, `${what}: a Location`);
+  assert.equal(new URL(location, server.origin).origin, server.origin, `${what}: ${location} stays on this site`);
+  assert.match(location, /^\/(?![/\\])/, `${what}: ${location} is a plain path`);
+  assert.doesNotMatch(location, /[\u0000-\u001f]/, what);
+}
+
+describe('redirect targets (no open redirect)', () => {
+  test('login: a hostile ?next= is neither kept in the form nor followed after login', async () => {
+    for (const next of HOSTILE_TARGETS) {
+      const page = await new Browser().get(`/login?next=${encodeURIComponent(next)}`);
+      const kept = inputOf(page.html, 'next')?.value;
+      if (kept !== undefined) assertSameSite(kept, `GET /login?next=${JSON.stringify(next)}`);
+      const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next });
+      assert.equal(res.status, 303);
+      assertSameSite(res.headers.get('location'), `POST /login next=${JSON.stringify(next)}`);
+    }
+  });
+
+  test('login: a same-site next is kept, normalised, with its query and fragment', async () => {
+    for (const [next, expected] of [
+      ['/account?x=1#y', '/account?x=1#y'],
+      ['/admin/', '/admin/'],
+      ['/admin/../account', '/account'],
+      ['/admin/?q=a b', '/admin/?q=a%20b'],
+    ] as const) {
+      const { html } = await new Browser().get(`/login?next=${encodeURIComponent(next)}`);
+      assert.equal(inputOf(html, 'next')?.value, expected, `the form keeps ${next}`);
+      const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next });
+      assert.equal(res.headers.get('location'), expected, next);
+    }
+    const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next: '/.//evil.example' });
+    assert.equal(res.headers.get('location'), '/account', 'a refused target falls back to the account page');
+  });
+
+  test('register and logout follow no target at all', async () => {
+    const reg = await new Browser().submit('/register', '/register', { username: 'redirectee', email: '', phone: '', password1: PASSWORD, password2: PASSWORD, next: '/.//evil.example' });
+    assert.equal(reg.res.headers.get('location'), '/login?done=registered');
+    for (const next of HOSTILE_TARGETS.slice(0, 8)) {
+      const browser = await loggedIn('bob');
+      const out = await browser.submit(`/account?next=${encodeURIComponent(next)}`, `/logout?next=${encodeURIComponent(next)}`, { next });
+      assert.equal(out.res.headers.get('location'), '/login?done=logged_out', next);
+    }
+  });
+
+  test('admin: a hostile back field falls back to the user list', async () => {
+    const target = await server.portcullis.users.createUser({ username: 'backtarget', password: PASSWORD });
+    const root = await loggedIn('root');
+    for (const back of [...HOSTILE_TARGETS, '/account', '/admin/../account']) {
+      const { res } = await root.submit('/admin/', `/admin/users/${target.id}/revoke-sessions`, { back });
+      assert.equal(res.headers.get('location'), '/admin/?done=sessions_ended&n=0', JSON.stringify(back));
+      const active = await root.submit('/admin/', `/admin/users/${target.id}/active`, { is_active: 'on', back });
+      assert.equal(active.res.headers.get('location'), '/admin/?done=activated', JSON.stringify(back));
+    }
+    const kept = await root.submit('/admin/', `/admin/users/${target.id}/revoke-sessions`, { back: '/admin/?q=back&done=saved#top' });
+    assert.equal(kept.res.headers.get('location'), '/admin/?q=back&done=sessions_ended&n=0', 'its query kept, the old notice and the fragment replaced');
+  });
+});
+
+describe('password reset pages', () => {
+  const NEW = 'a freshly chosen passphrase 77';
+
+  /** The link of the first reset mail to `address` after mail number `since`, as a path on the test server. */
+  async function mailedLink(address: string, since: number) {
+    const mail = await waitFor(() => smtp.mails.slice(since).find((m) => m.to.includes(address)), `the reset mail to ${address}`);
+    const link = resetLinkIn(mail);
+    assert.ok(link, 'the mail carries a reset link');
+    return { ...link, path: new URL(link.url).pathname };
+  }
+
+  test('the login page links to the request form; known and unknown addresses get the same answer', async () => {
+    const login = await new Browser().get('/login');
+    assert.match(login.html, /<a href="\/password-reset">Forgotten your password\?<\/a>/);
+    const form = await new Browser().get('/password-reset');
+    assert.equal(form.res.status, 200);
+    assert.ok(labelFor(form.html, 'id_email'));
+    assert.ok(csrfFieldOf(form.html));
+
+    const since = smtp.mails.length;
+    const known = await new Browser().submit('/password-reset', '/password-reset', { email: 'Bob@Example.com' });
+    const unknown = await new Browser().submit('/password-reset', '/password-reset', { email: 'nobody@example.com' });
+    for (const { res } of [known, unknown]) {
+      assert.equal(res.status, 303);
+      assert.equal(res.headers.get('location'), '/password-reset/done');
+    }
+    await mailedLink('bob@example.com', since);
+    const done = await new Browser().get('/password-reset/done');
+    assert.match(done.html, /We’ve emailed you instructions/);
+    assert.equal(smtp.mails.slice(since).filter((m) => m.to.includes('nobody@example.com')).length, 0);
+
+    const empty = await new Browser().submit('/password-reset', '/password-reset', { email: '' });
+    assert.equal(empty.res.status, 400);
+    assert.match(errorsOf(empty.html, 'email'), /This field is required\./);
+    const bad = await new Browser({ 'accept-language': 'zh-CN' }).submit('/password-reset', '/password-reset', { email: 'not an address' });
+    assert.match(errorsOf(bad.html, 'email'), /有效的电子邮件/);
+    const forged = await new Browser().request('POST', '/password-reset', { email: 'bob@example.com' });
+    assert.equal(forged.res.status, 403, 'the form carries the CSRF token like the others');
+  });
+
+  test('following the mailed link: the form, its errors beside the fields, then the new password; sessions end; the link is spent', async () => {
+    await server.portcullis.users.createUser({ username: 'rosa', password: PASSWORD, email: 'rosa@example.com' });
+    const elsewhere = await loggedIn('rosa');
+    const since = smtp.mails.length;
+    await new Browser().submit('/password-reset', '/password-reset', { email: 'rosa@example.com' });
+    const link = await mailedLink('rosa@example.com', since);
+
+    const browser = new Browser();
+    const followed = await browser.get(link.path);
+    const setPassword = `/reset/${link.uid}/set-password`;
+    assert.equal(followed.res.status, 303);
+    assert.equal(followed.res.headers.get('location'), setPassword, 'the token leaves the URL');
+    assert.equal(followed.res.headers.get('referrer-policy'), 'no-referrer');
+    const cookie = followed.res.headers.getSetCookie().find((c) => c.startsWith('password_reset_token='));
+    assert.ok(cookie, 'the token is kept in a cookie');
+    assert.match(cookie, /HttpOnly/i);
+    assert.match(cookie, /SameSite=Lax/i);
+    assert.ok(cookie.includes(`Path=/reset/${link.uid}/`), cookie);
+
+    const form = await browser.get(setPassword);
+    assert.equal(form.res.status, 200);
+    // Not no-referrer: its form would then be sent with `Origin: null`, which the CSRF check refuses.
+    assert.match(form.html, /<meta name="referrer" content="same-origin">/);
+    assert.ok(labelFor(form.html, 'id_new_password1') && labelFor(form.html, 'id_new_password2'));
+    assert.equal(inputOf(form.html, 'username')?.value, 'rosa', 'a username for password managers');
+    assert.ok(!form.html.includes(link.token), 'the token is not in the page');
+
+    const mismatch = await browser.submit(setPassword, setPassword, { new_password1: NEW, new_password2: `${NEW}!` });
+    assert.equal(mismatch.res.status, 400);
+    assert.match(errorsOf(mismatch.html, 'new_password2'), /didn’t match/);
+    assert.ok('autofocus' in inputOf(mismatch.html, 'new_password2')!);
+    const weak = await browser.submit(setPassword, setPassword, { new_password1: '12345678', new_password2: '12345678' });
+    assert.equal(weak.res.status, 400);
+    assert.match(errorsOf(weak.html, 'new_password1'), /too common/);
+    assert.match(errorsOf(weak.html, 'new_password1'), /entirely numeric/);
+    const zh = await browser.submit(setPassword, setPassword, { new_password1: 'short', new_password2: 'short' }, { 'accept-language': 'zh-CN' });
+    assert.match(errorsOf(zh.html, 'new_password1'), /密码太短/);
+    assert.match(zh.html, /输入新密码/);
+    const empty = await browser.submit(setPassword, setPassword, { new_password1: '', new_password2: '' });
+    assert.match(errorsOf(empty.html, 'new_password1'), /This field is required\./);
+
+    const done = await browser.submit(setPassword, setPassword, { new_password1: NEW, new_password2: NEW });
+    assert.equal(done.res.status, 303);
+    assert.equal(done.res.headers.get('location'), '/login?done=password_reset');
+    assert.ok(!browser.cookies.has('password_reset_token'), 'the token cookie is cleared');
+    assert.match((await browser.get('/login?done=password_reset')).html, /role="status">Your password has been set/);
+
+    assert.equal((await elsewhere.get('/account')).res.status, 303, 'the session elsewhere has ended');
+    assert.equal((await new Browser().submit('/login', '/login', { username: 'rosa', password: PASSWORD })).res.status, 401, 'the old password no longer works');
+    assert.equal((await new Browser().submit('/login', '/login', { username: 'rosa', password: NEW })).res.status, 303, 'the new one does');
+
+    const again = await new Browser().get(link.path);
+    assert.equal(again.res.status, 400, 'the link is spent');
+    assert.equal(again.res.headers.get('referrer-policy'), 'no-referrer', 'a page at a token URL does not name it either');
+    assert.match(again.html, /Password reset unsuccessful/);
+    assert.match(again.html, /<a href="\/password-reset">Request a new password reset<\/a>/);
+    assert.equal((await browser.get(setPassword)).res.status, 400);
+  });
+
+  test('a wrong, malformed, expired or forged link is the invalid page (400), never a crash', async () => {
+    const alice = (await server.portcullis.users.getByUsername('alice'))!;
+    const uid = encodeUid(alice.id);
+    const stale = server.portcullis.passwordResetTokens.makeToken(alice, Date.now() - (server.portcullis.config.passwordResetTimeout + 5) * 1000);
+    const visitor = new Browser({ 'x-forwarded-for': '198.51.100.7' });
+    for (const path of ['/reset/xx/abc', `/reset/${encodeUid(999999)}/1-2`, '/reset/%21%21/x', '/reset/MQ/zzzzzzzzzzzzzzz-00', `/reset/${uid}/${stale}`, `/reset/${uid}/set-password`]) {
+      const { res, html } = await visitor.get(path);
+      assert.equal(res.status, 400, path);
+      assert.match(html, /Password reset unsuccessful/, path);
+      assert.match(html, /href="\/password-reset"/, path);
+    }
+    const zh = await new Browser({ 'x-forwarded-for': '198.51.100.8', 'accept-language': 'zh-CN' }).get('/reset/MQ/1-2');
+    assert.match(zh.html, /密码重置失败/);
+
+    const forger = new Browser({ 'x-forwarded-for': '198.51.100.9' });
+    forger.cookies.set('password_reset_token', stale);
+    assert.equal((await forger.get(`/reset/${uid}/set-password`)).res.status, 400);
+    const post = await forger.submit('/login', `/reset/${uid}/set-password`, { new_password1: NEW, new_password2: NEW });
+    assert.equal(post.res.status, 400);
+    assert.ok(!forger.cookies.has('password_reset_token'), 'a dead token cookie is cleared');
+    assert.ok(await server.portcullis.users.checkPassword((await server.portcullis.users.getByUsername('alice'))!, PASSWORD), 'the password is unchanged');
+  });
+
+  test('wrong links count against the client in the same counter as the API confirm; a right one costs nothing', async () => {
+    const guesser = new Browser({ 'x-forwarded-for': '198.51.100.20' });
+    const statuses: number[] = [];
+    while (statuses.at(-1) !== 429 && statuses.length < 50) statuses.push((await guesser.get(`/reset/MQ/${statuses.length}-00`)).res.status);
+    assert.equal(statuses.at(-1), 429, 'guessing is throttled');
+    assert.ok(statuses.slice(0, -1).every((s) => s === 400));
+    const user = await server.portcullis.users.createUser({ username: 'valerie', password: PASSWORD, email: 'valerie@example.com' });
+    const uid = encodeUid(user.id);
+    const token = server.portcullis.passwordResetTokens.makeToken(user);
+    const api = await fetch(`${server.url}/api/auth/password-reset/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: server.origin, 'x-forwarded-for': '198.51.100.20' },
+      body: JSON.stringify({ uid, token, new_password: NEW }),
+    });
+    assert.equal(api.status, 429, 'the API counts the page’s guesses');
+    const honest = new Browser({ 'x-forwarded-for': '198.51.100.21' });
+    for (let i = 0; i < statuses.length + 2; i++) assert.equal((await honest.get(`/reset/${uid}/${token}`)).res.status, 303, `view ${i} of a right link`);
   });
 });
 

@@ -1,50 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SMTPServer } from 'smtp-server';
-import type { AddressInfo } from 'node:net';
 import { Client, json, PASSWORD, startServer, type ErrorBody, type TestServer } from './helpers.js';
 import { PasswordResetTokenGenerator, decodeUid, encodeUid } from '../src/auth/password-reset.js';
-
-interface Received {
-  to: string[];
-  raw: string;
-}
-
-/** A real SMTP server on loopback that keeps what it is sent. */
-async function startSmtp(): Promise<{ url: string; mails: Received[]; close(): Promise<void> }> {
-  const mails: Received[] = [];
-  const smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8') });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const { port } = smtp.server.address() as AddressInfo;
-  return { url: `smtp://127.0.0.1:${port}`, mails, close: () => new Promise((resolve) => smtp.close(() => resolve())) };
-}
-
-/** The text of a mail body, quoted-printable decoded. */
-function bodyText(raw: string): string {
-  const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
-  return body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-}
-
-async function waitFor<T>(check: () => T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const found = check();
-    if (found !== undefined) return found;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { bodyText, resetLinkIn, startSmtp, waitFor, type Received } from './smtp.js';
 
 let server: TestServer;
 let smtp: Awaited<ReturnType<typeof startSmtp>>;
@@ -72,9 +30,9 @@ function mailTo(address: string): Received | undefined {
 }
 
 function linkIn(mail: Received): { url: string; uid: string; token: string } {
-  const match = /(https?:\/\/\S+\/reset\/([A-Za-z0-9_-]+)\/([0-9a-z]+-[0-9a-f]+))/.exec(bodyText(mail.raw));
-  assert.ok(match, 'the mail carries a reset link');
-  return { url: match[1]!, uid: match[2]!, token: match[3]! };
+  const link = resetLinkIn(mail);
+  assert.ok(link, 'the mail carries a reset link');
+  return link;
 }
 
 describe('password reset over real SMTP', () => {

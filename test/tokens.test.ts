@@ -160,7 +160,7 @@ describe('a revocation is final', () => {
 
   test('a password reset during a rotation leaves no live successor', async () => {
     await assertRacingRefreshDies('race-reset', (user) =>
-      confirmPasswordReset(server.portcullis, encodeUid(user.id), server.portcullis.passwordResetTokens.makeToken(user), 'a brand new passphrase 2'),
+      confirmPasswordReset(server.portcullis, '127.0.0.1', encodeUid(user.id), server.portcullis.passwordResetTokens.makeToken(user), 'a brand new passphrase 2'),
     );
   });
 

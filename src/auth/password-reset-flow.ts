@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { loginKey } from '../users/normalize.js';
 import type { Portcullis } from '../portcullis.js';
 import { isPasswordUsable } from '../passwords/index.js';
 import type { User } from '../users/types.js';
@@ -53,6 +54,37 @@ export async function sendPasswordResetMail(portcullis: Portcullis, email: strin
   return users.length;
 }
 
+/** Reset mails still being sent in the background, per server: bounded, so a flood cannot pile up work. */
+const MAX_PENDING_MAILS = 100;
+const pendingMails = new WeakMap<Portcullis, Set<Promise<void>>>();
+
+/**
+ * Django's PasswordResetView, for either door, with one answer whatever the address: per client a
+ * 429 says nothing about the address; per address, past the limit mails are dropped silently, so
+ * nobody can bomb an inbox. The lookup and the mail happen after the caller has answered, so known
+ * and unknown addresses take the same time; `onError` hears of a mail that failed.
+ */
+export async function requestPasswordReset(portcullis: Portcullis, client: string, address: string, onError: (err: unknown) => void): Promise<void> {
+  const { throttle } = portcullis;
+  const email = address.normalize('NFKC').trim();
+  await throttle.clientRate('reset-ip', client, throttle.limits.resetPerIp);
+  const mayMail = email.includes('@') && !email.includes('\0') && (await throttle.rate('reset-email', loginKey(email), throttle.limits.resetPerEmail, false));
+  let pending = pendingMails.get(portcullis);
+  if (!pending) pendingMails.set(portcullis, (pending = new Set()));
+  if (!mayMail || pending.size >= MAX_PENDING_MAILS) return;
+  const queue = pending;
+  const job: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+    .then(() => sendPasswordResetMail(portcullis, email))
+    .then(() => undefined, onError)
+    .finally(() => queue.delete(job));
+  queue.add(job);
+}
+
+/** Waits for the reset mails still being sent, before the server closes. */
+export async function settleResetMails(portcullis: Portcullis): Promise<void> {
+  await Promise.allSettled([...(pendingMails.get(portcullis) ?? [])]);
+}
+
 /** The user a (uid, token) pair names, when the token is valid for them now; else null. */
 export async function userForResetToken(portcullis: Portcullis, uid: unknown, token: unknown): Promise<User | null> {
   const id = decodeUid(uid);
@@ -66,17 +98,30 @@ export async function userForResetToken(portcullis: Portcullis, uid: unknown, to
 }
 
 /**
+ * The user a reset link names, as either door (the JSON API, the confirm page) asks for it. Wrong
+ * tokens are guesses: every try counts per client like a failed login, and a right one is given
+ * back, so looking at the link and then using it costs an honest visitor nothing.
+ */
+export async function userForResetAttempt(portcullis: Portcullis, client: string, uid: unknown, token: unknown): Promise<User | null> {
+  const { throttle } = portcullis;
+  await throttle.clientRate('reset-confirm-ip', client, throttle.limits.perClient * 2);
+  const user = await userForResetToken(portcullis, uid, token);
+  if (user) await throttle.refundClientRate('reset-confirm-ip', client);
+  return user;
+}
+
+/**
  * Django's PasswordResetConfirmView: a valid token sets the new password (validators first), and
  * every session and token of the user ends. The token dies with the old password hash. The account's
- * guessing counters go too, and so do those of `ip`, the client that proved it holds the mailbox.
+ * guessing counters go too, and so do those of `client` (its address), which proved it holds the mailbox.
  */
-export async function confirmPasswordReset(portcullis: Portcullis, uid: unknown, token: unknown, newPassword: string, ip?: string): Promise<User> {
-  const user = await userForResetToken(portcullis, uid, token);
+export async function confirmPasswordReset(portcullis: Portcullis, client: string, uid: unknown, token: unknown, newPassword: string): Promise<User> {
+  const user = await userForResetAttempt(portcullis, client, uid, token);
   if (!user) throw validationError({ token: ['reset_token_invalid'] });
   portcullis.validateNewPassword('new_password', newPassword, user);
   const updated = await portcullis.users.setPassword(user, newPassword);
   await portcullis.endEverything(user.id);
   // The owner is back in control: the account's counters and any hard-ceiling lock are lifted.
-  await portcullis.throttle.clearAccount(user.id, ip);
+  await portcullis.throttle.clearAccount(user.id, client);
   return updated;
 }

@@ -34,18 +34,30 @@ export function formErrors(ctx: PageContext, fields: FieldErrors | undefined, re
   return out;
 }
 
+/** Only to resolve candidates against: an origin no real request can have. */
+const PLACEHOLDER = new URL('http://placeholder.invalid/');
+/** Long enough for any real path and query; a longer one is not worth a Location header. */
+const MAX_TARGET = 2048;
+
 /**
- * A `next` address is followed only when it stays on this site: a path, not `//host` or `/\host`
- * (which browsers read as another origin), so the login form cannot be used as an open redirect.
+ * A redirect target from a form or query (`next`, `back`), or null when it could leave this site.
+ * The check runs on what the browser will make of it: the WHATWG URL parser drops tabs and
+ * newlines, reads `\` as `/` and resolves dot segments, so `/.//evil.com` or `/\evil.com` become
+ * `//evil.com`, another host. We resolve the candidate the same way, require our own origin, and
+ * send the normalised path itself, which must not begin with `//` or `/\` either.
  */
-export function safeNext(next: string | undefined): string | null {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || /[\\\u0000-\u001f\u007f]/.test(next)) return null;
+export function safeRedirectTarget(candidate: unknown): string | null {
+  // Control characters are refused, not stripped: no honest link carries them.
+  if (typeof candidate !== 'string' || !candidate || candidate.length > MAX_TARGET || /[\u0000-\u001f\u007f]/.test(candidate)) return null;
+  let url: URL;
   try {
-    const url = new URL(next, 'http://portcullis.invalid');
-    return url.origin === 'http://portcullis.invalid' ? url.pathname + url.search + url.hash : null;
+    url = new URL(candidate, PLACEHOLDER);
   } catch {
     return null;
   }
+  if (url.origin !== PLACEHOLDER.origin) return null;
+  const target = url.pathname + url.search + url.hash;
+  return /^\/[/\\]/.test(target) ? null : target;
 }
 
 /** Status lines shown after a redirect, keyed by `?done=`; anything else in the query is ignored. */
@@ -55,6 +67,7 @@ const NOTICES: Record<string, StringKey> = {
   session_ended: 'notice_session_ended',
   profile: 'notice_profile_saved',
   password: 'notice_password_changed',
+  password_reset: 'notice_password_reset',
   revoked: 'notice_session_revoked',
   others_revoked: 'notice_others_revoked',
   activated: 'notice_activated',

@@ -9,6 +9,7 @@ import { errorPage } from './views/error.js';
 import { authPages } from './routes/auth.js';
 import { accountPages } from './routes/account.js';
 import { adminPages } from './routes/admin.js';
+import { resetPages } from './routes/reset.js';
 
 /**
  * No inline script or style, forms post only to us, and no other site may frame a page (clickjacking
@@ -76,4 +77,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { portcullis: Portc
   await app.register(authPages, { portcullis });
   await app.register(accountPages, { portcullis });
   await app.register(adminPages, { portcullis });
+  await app.register(resetPages, { portcullis });
 }

@@ -5,7 +5,7 @@ import type { User } from '../../users/types.js';
 import { UserAdmin, type AdminRights, type AdminUser } from '../../admin/service.js';
 import { authOf } from '../../http/request-auth.js';
 import { checkFormToken } from '../csrf.js';
-import { formErrors, noticeOf, pageContext, redirect, safeNext, sendPage, type FormBody } from '../context.js';
+import { formErrors, noticeOf, pageContext, redirect, safeRedirectTarget, sendPage, type FormBody } from '../context.js';
 import type { FormErrors } from '../forms.js';
 import type { PageContext } from '../layout.js';
 import { userEditPage, userListPage, type UserEditView } from '../views/admin.js';
@@ -39,12 +39,16 @@ export async function adminPages(app: FastifyInstance, opts: { portcullis: Portc
 
   /** Where a list action returns to: the list page it came from, never anywhere else. */
   function back(body: FormBody, fallback: string): string {
-    const next = safeNext(body.back);
+    const next = safeRedirectTarget(body.back);
     return next && next.startsWith('/admin/') ? next : fallback;
   }
 
+  /** The list page again, with the notice of what was done (replacing any earlier one; no fragment). */
   function withDone(location: string, done: string, n?: number): string {
-    return `${location}${location.includes('?') ? '&' : '?'}done=${done}${n === undefined ? '' : `&n=${n}`}`;
+    const url = new URL(location, 'http://placeholder.invalid');
+    url.searchParams.set('done', done);
+    if (n !== undefined) url.searchParams.set('n', String(n));
+    return url.pathname + url.search;
   }
 
   app.get('/admin', async (_request, reply) => redirect(reply, '/admin/'));

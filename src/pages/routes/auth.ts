@@ -5,7 +5,7 @@ import { errorMessage, fieldMessage } from '../../i18n/messages.js';
 import { clearSessionCookie, cookiePolicy, setSessionCookie } from '../../http/cookies.js';
 import { authOf, currentSession, requestInfo } from '../../http/request-auth.js';
 import { checkFormToken, rotateFormToken } from '../csrf.js';
-import { formErrors, noticeOf, pageContext, redirect, safeNext, sendPage, type FormBody } from '../context.js';
+import { formErrors, noticeOf, pageContext, redirect, safeRedirectTarget, sendPage, type FormBody } from '../context.js';
 import type { FormErrors } from '../forms.js';
 import { loginPage, registerPage } from '../views/auth.js';
 import { checkLogin, register } from '../../flows/credentials.js';
@@ -21,7 +21,7 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
 
   app.get<{ Querystring: Query }>('/login', async (request, reply) => {
     const ctx = await pageContext(portcullis, request, reply);
-    const next = safeNext(request.query.next);
+    const next = safeRedirectTarget(request.query.next);
     return sendPage(reply, loginPage(ctx, { username: '', remember: true, next, errors: {}, notice: noticeOf(ctx, request.query) }));
   });
 
@@ -30,7 +30,7 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
     const ctx = await pageContext(portcullis, request, reply);
     const { username = '', password = '' } = request.body;
     const remember = request.body.remember === 'on';
-    const next = safeNext(request.body.next);
+    const next = safeRedirectTarget(request.body.next);
     const errors: FormErrors = {};
     if (!username) errors.username = [fieldMessage('required', ctx.locale)];
     if (!password) errors.password = [fieldMessage('required', ctx.locale)];

@@ -25,6 +25,7 @@ ${field({ name: 'password', label: t('login_password'), type: 'password', requir
 ${checkbox({ name: 'remember', label: t('login_remember'), checked: form.remember, help: t('login_remember_help'), errors }, p)}
 <button type="submit">${t('login_submit')}</button>
 </form>
+<p><a href="/password-reset">${t('login_forgot')}</a></p>
 <p>${t('login_no_account')} <a href="/register">${t('login_register_link')}</a></p>`;
   return layout(ctx, { title: t('login_title'), body, narrow: true, notice: form.notice });
 }
