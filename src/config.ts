@@ -4,6 +4,7 @@ import { dirname, resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { HasherOptions, PasswordHasher } from './passwords/index.js';
 import type { AuthBackend } from './auth/backends.js';
+import type { LoginStep } from './flows/login.js';
 import type { PasswordValidator } from './validation/password.js';
 import type { Mailer } from './mail/base.js';
 import type { ThrottleLimits } from './throttle/throttle.js';
@@ -55,6 +56,8 @@ export interface PortcullisConfig {
   /** Cost parameters per algorithm, e.g. `{ argon2: { memoryCost: 65536, timeCost: 3 } }`. */
   hasherOptions: Record<string, HasherOptions>;
   backends: Array<string | AuthBackend>;
+  /** Checks between a right password and a session, in order (src/flows/login.ts): where a second factor goes. */
+  loginSteps: LoginStep[];
   /** Django's AUTH_PASSWORD_VALIDATORS: names, `{name, options}` or validator objects; absent means all defaults. */
   passwordValidators?: Array<string | { name: string; options?: Record<string, unknown> } | PasswordValidator>;
   loginOnRegister: boolean;
@@ -300,6 +303,7 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     hashers: merged.hashers ?? [],
     hasherOptions: merged.hasherOptions ?? {},
     backends: merged.backends ?? ['model'],
+    loginSteps: merged.loginSteps ?? [],
     passwordValidators: merged.passwordValidators,
     loginOnRegister: merged.loginOnRegister ?? false,
     djangoSecretKey: merged.djangoSecretKey,

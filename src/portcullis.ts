@@ -24,6 +24,7 @@ import { Tokens, type TokenPair } from './tokens/tokens.js';
 import { RedisRefreshTokenStore } from './tokens/refresh-store.js';
 import { DjangoMirroredUserManager, openDjangoSessionStore } from './django/mode.js';
 import { Throttle } from './throttle/throttle.js';
+import type { LoginStep } from './flows/login.js';
 import { SqlThrottleStore } from './throttle/sql.js';
 import { RedisThrottleStore } from './throttle/redis.js';
 import { createMailer, type Mailer } from './mail/index.js';
@@ -66,7 +67,10 @@ export class Portcullis {
   readonly throttle: Throttle;
   readonly mailer: Mailer;
   readonly passwordResetTokens: PasswordResetTokenGenerator;
-  private readonly backendContext: BackendContext;
+  /** What backends are handed: the user manager, the hashers, the upgrade hook. */
+  readonly backendContext: BackendContext;
+  /** The configured login steps (src/flows/login.ts). */
+  readonly loginSteps: LoginStep[];
   /** Sessions and access tokens checked a moment ago; see AuthCache for the bound on staleness. */
   private readonly sessionCache: AuthCache<SessionUser>;
   private readonly tokenCache: AuthCache<User>;
@@ -92,6 +96,7 @@ export class Portcullis {
       if (!found) throw new ConfigError(`backends: there is no built-in authentication backend named "${b}".`);
       return found;
     });
+    this.loginSteps = config.loginSteps;
     this.passwordValidators = createPasswordValidators(config.passwordValidators);
     const throttleStore = redis ? new RedisThrottleStore(redis.client, redis.prefix) : new SqlThrottleStore(database);
     this.throttle = new Throttle(throttleStore, config.secretKey, config.throttle);

@@ -13,6 +13,7 @@ import { clientOf } from '../src/throttle/throttle.js';
 import { confirmPasswordReset } from '../src/auth/password-reset-flow.js';
 import { encodeUid } from '../src/auth/password-reset.js';
 import type { User } from '../src/users/types.js';
+import { pendingLogin, resumeLogin } from '../src/flows/login.js';
 
 /**
  * The rules of issue 13 through every door they apply to: the JSON API, the built-in pages and the
@@ -65,6 +66,8 @@ before(async () => {
   server = await startServer({
     trustedProxies: ['127.0.0.1'],
     throttle: { perClient: PER_CLIENT, perIp: 1000, perAccount: 1000, hardCeiling: CEILING, registerPerIp: REGISTER_PER_IP },
+    // A trivial extra login step: users named paused-* must "confirm" before any session exists.
+    loginSteps: [{ name: 'confirm', check: ({ user }) => (user.username.startsWith('paused-') ? { detail: { hint: 'test' } } : null) }],
   });
   const p = server.portcullis;
 
@@ -73,7 +76,7 @@ before(async () => {
   ex.use(express.json());
   ex.use(expressPortcullis(p, { csrf: false }));
   ex.post('/app-login', (req, res, next) => {
-    req.portcullis!.login({ username: req.body.username, password: req.body.password }).then((u) => void res.status(u ? 200 : 401).json({ ok: Boolean(u) }), next);
+    req.portcullis!.login({ username: req.body.username, password: req.body.password }).then((r) => void res.status(r.ok ? 200 : r.reason === 'step_required' ? 202 : 401).json(r), next);
   });
   ex.use(errorHandler());
   expressServer = await new Promise<Server>((resolve) => {
@@ -84,8 +87,8 @@ before(async () => {
   fastifyApp = Fastify({ trustProxy: '127.0.0.1' });
   await fastifyApp.register(fastifyPortcullis, { portcullis: p, csrf: false });
   fastifyApp.post<{ Body: { username: string; password: string } }>('/app-login', async (request, reply) => {
-    const u = await request.portcullis.login({ username: request.body.username, password: request.body.password });
-    return reply.code(u ? 200 : 401).send({ ok: Boolean(u) });
+    const r = await request.portcullis.login({ username: request.body.username, password: request.body.password });
+    return reply.code(r.ok ? 200 : r.reason === 'step_required' ? 202 : 401).send(r);
   });
   await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
   fastifyUrl = `http://127.0.0.1:${(fastifyApp.server.address() as AddressInfo).port}`;
@@ -94,8 +97,8 @@ before(async () => {
   fetchLogin = async (request) => {
     try {
       const body = (await request.clone().json()) as { username: string; password: string };
-      const u = await auth.context(request).login(body);
-      return Response.json({ ok: Boolean(u) }, { status: u ? 200 : 401 });
+      const r = await auth.context(request).login(body);
+      return auth.finish(request, Response.json(r, { status: r.ok ? 200 : r.reason === 'step_required' ? 202 : 401 }));
     } catch (err) {
       return auth.errorResponse(err, request) ?? new Response('error', { status: 500 });
     }
@@ -358,5 +361,53 @@ describe('re-authentication on the pages', () => {
     const ok = await browser.submit('/account', '/account/sessions/revoke-others', { others_password: PASSWORD });
     assert.equal(ok.res.status, 303);
     assert.equal((await other.get('/account')).res.status, 303, 'the other session has ended');
+  });
+});
+
+describe('a login step can pause the login at every door', () => {
+  for (const [name, door] of Object.entries(doors)) {
+    test(`${name}: the right password answers "one more step" (202) and logs nobody in`, async () => {
+      await user(`paused-${name}`);
+      assert.equal(await door(freshIp(), `paused-${name}`, PASSWORD), 202);
+      assert.equal(await door(freshIp(), `paused-${name}`, 'wrong'), 401, 'a wrong password is still just wrong');
+    });
+  }
+
+  test('the API: no session for the user, the pending login in its own cookie; resumeLogin finishes it', async () => {
+    const u = await user('paused-resume');
+    const browser = api(freshIp());
+    const paused = await browser.post('/api/auth/login', { username: 'paused-resume', password: PASSWORD });
+    assert.equal(paused.status, 202);
+    assert.deepEqual(await paused.json(), { step: 'confirm', detail: { hint: 'test' } });
+    assert.equal((await browser.get('/api/auth/me')).status, 401, 'nobody is logged in yet');
+    assert.equal(u.last_login, null);
+    const key = browser.cookies.get('sessionid')!;
+    const pending = await server.portcullis.sessions.load(key);
+    assert.deepEqual(pendingLogin(pending), { userId: u.id, step: 'confirm' });
+    assert.equal(await resumeLogin(server.portcullis, pending!, 'another-step', { ip: '192.0.2.1' }), null, 'only at the step that paused it');
+    const done = await resumeLogin(server.portcullis, pending!, 'confirm', { ip: '192.0.2.1' });
+    assert.equal(done?.outcome, 'logged_in');
+    const me = await fetch(server.url + '/api/auth/me', { headers: { authorization: `Session ${done!.outcome === 'logged_in' ? done!.session.key : ''}` } });
+    assert.equal(me.status, 200);
+    assert.equal(await server.portcullis.sessions.load(key), null, 'the pending session is gone');
+  });
+
+  test('the token endpoint issues no tokens for a paused login', async () => {
+    await user('paused-tokens');
+    const res = await api(freshIp()).post('/api/auth/token', { username: 'paused-tokens', password: PASSWORD });
+    assert.equal(res.status, 202);
+    const body = (await res.json()) as Record<string, unknown>;
+    assert.equal(body.access_token, undefined);
+    assert.equal(body.step, 'confirm');
+    assert.match(res.headers.get('x-session-key') ?? '', /.{20,}/);
+  });
+
+  test('the page shows the step and leaves the account page closed', async () => {
+    await user('paused-pageview');
+    const browser = new Browser(server, { 'x-forwarded-for': freshIp() });
+    const { res, html } = await browser.submit('/login', '/login', { username: 'paused-pageview', password: PASSWORD });
+    assert.equal(res.status, 202);
+    assert.match(html, /One more step is needed to log in: confirm/);
+    assert.equal((await browser.get('/account')).res.status, 303, 'sent back to the login');
   });
 });

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { absorbSetCookies, PASSWORD, startServer, type TestServer } from './helpers.js';
+import { PASSWORD, startServer, type TestServer } from './helpers.js';
+import { Browser, csrfFieldOf, errorsOf, inputOf } from './browser.js';
 import { resetLinkIn, startSmtp, waitFor } from './smtp.js';
 import { encodeUid } from '../src/auth/password-reset.js';
 
@@ -20,70 +21,13 @@ after(async () => {
   await smtp.close();
 });
 
-/** A browser as far as these pages care: a cookie jar, form posts, redirects not followed. */
-class Browser {
-  readonly cookies = new Map<string, string>();
-  constructor(readonly headers: Record<string, string> = {}) {}
-
-  async request(method: string, path: string, form?: Record<string, string>, headers: Record<string, string> = {}) {
-    const h: Record<string, string> = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0', ...this.headers, ...headers };
-    if (this.cookies.size) h.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    let body: string | undefined;
-    if (form) {
-      body = new URLSearchParams(form).toString();
-      h['content-type'] ??= 'application/x-www-form-urlencoded';
-      h.origin ??= server.origin;
-    }
-    const res = await fetch(server.url + path, { method, headers: h, body, redirect: 'manual' });
-    absorbSetCookies(this.cookies, res.headers.getSetCookie());
-    return { res, html: await res.text() };
-  }
-
-  get(path: string, headers?: Record<string, string>) {
-    return this.request('GET', path, undefined, headers);
-  }
-
-  /** Loads the page, then submits one of its forms with the hidden CSRF field filled in, as a browser would. */
-  async submit(page: string, action: string, fields: Record<string, string>, headers?: Record<string, string>) {
-    const { html } = await this.get(page, headers);
-    const token = csrfFieldOf(html);
-    assert.ok(token, `a CSRF field on ${page}`);
-    return this.request('POST', action, { csrfmiddlewaretoken: token, ...fields }, headers);
-  }
-}
-
-function csrfFieldOf(html: string): string | undefined {
-  return /<input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)">/.exec(html)?.[1];
-}
-
-/** The <input> (or textarea) named `name`, its attributes as a map. */
-function inputOf(html: string, name: string): Record<string, string> | null {
-  const tag = new RegExp(`<(?:input|textarea)[^>]*\\bname="${name}"[^>]*>`).exec(html)?.[0];
-  if (!tag) return null;
-  const attrs: Record<string, string> = {};
-  for (const m of tag.matchAll(/([a-z-]+)(?:="([^"]*)")?/g)) if (m[1]) attrs[m[1]] = m[2] ?? '';
-  return attrs;
-}
-
 function labelFor(html: string, id: string): string | undefined {
   return new RegExp(`<label for="${id}">([^<]*)</label>`).exec(html)?.[1];
 }
 
-/** The error list tied to a field through aria-describedby. */
-function errorsOf(html: string, name: string): string {
-  const input = inputOf(html, name);
-  assert.ok(input, `field ${name}`);
-  assert.equal(input['aria-invalid'], 'true', `${name} is marked invalid`);
-  const ids = (input['aria-describedby'] ?? '').split(' ');
-  const errorId = ids.find((id) => id.endsWith('_error'));
-  assert.ok(errorId, `${name} is described by its errors`);
-  const list = new RegExp(`<ul class="errorlist" id="${errorId}">(.*?)</ul>`, 's').exec(html)?.[1];
-  assert.ok(list, `error list ${errorId}`);
-  return list.replace(/<[^>]+>/g, '');
-}
 
 async function loggedIn(username: string, headers: Record<string, string> = {}) {
-  const browser = new Browser(headers);
+  const browser = new Browser(server, headers);
   const { res } = await browser.submit('/login', '/login', { username, password: PASSWORD, remember: 'on' });
   assert.equal(res.status, 303);
   return browser;
@@ -92,7 +36,7 @@ async function loggedIn(username: string, headers: Record<string, string> = {}) 
 describe('rendering', () => {
   test('each public page: 200, lang, labelled fields, CSRF field, skip link, strict CSP, no-store', async () => {
     for (const path of ['/login', '/register']) {
-      const browser = new Browser();
+      const browser = new Browser(server);
       const { res, html } = await browser.get(path);
       assert.equal(res.status, 200, path);
       assert.match(res.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/);
@@ -109,38 +53,38 @@ describe('rendering', () => {
       assert.doesNotMatch(html, /<script>|<script(?![^>]*\bsrc=)[^>]*>|\bon[a-z]+="|style="/, 'no inline script or style');
       assert.equal(res.headers.get('cache-control'), 'no-store');
     }
-    const { html } = await new Browser().get('/register');
+    const { html } = await new Browser(server).get('/register');
     for (const name of ['username', 'email', 'phone', 'password1', 'password2']) assert.ok(labelFor(html, `id_${name}`), `label for ${name}`);
     assert.ok('autofocus' in inputOf(html, 'username')!);
   });
 
   test('the stylesheet and script are served from the package with long caching', async () => {
-    const { html } = await new Browser().get('/login');
+    const { html } = await new Browser(server).get('/login');
     const css = /<link rel="stylesheet" href="([^"]+)">/.exec(html)?.[1];
     const js = /<script src="([^"]+)" defer>/.exec(html)?.[1];
     assert.ok(css && js);
-    const cssRes = await new Browser().get(css);
+    const cssRes = await new Browser(server).get(css);
     assert.equal(cssRes.res.status, 200);
     assert.match(cssRes.res.headers.get('content-type') ?? '', /^text\/css/);
     assert.match(cssRes.html, /:focus-visible/);
-    const jsRes = await new Browser().get(js);
+    const jsRes = await new Browser(server).get(js);
     assert.match(jsRes.res.headers.get('content-type') ?? '', /^text\/javascript/);
     assert.match(jsRes.res.headers.get('cache-control') ?? '', /immutable/);
   });
 
   test('Chinese by Accept-Language', async () => {
-    const { html } = await new Browser({ 'accept-language': 'zh-CN,zh;q=0.9,en;q=0.5' }).get('/login');
+    const { html } = await new Browser(server, { 'accept-language': 'zh-CN,zh;q=0.9,en;q=0.5' }).get('/login');
     assert.match(html, /<html lang="zh-CN">/);
     assert.equal(labelFor(html, 'id_username'), '用户名、电子邮件或手机号');
     assert.match(html, /跳到主要内容/);
-    const failed = await new Browser({ 'accept-language': 'zh-CN' }).submit('/login', '/login', { username: 'alice', password: 'wrong password' });
+    const failed = await new Browser(server, { 'accept-language': 'zh-CN' }).submit('/login', '/login', { username: 'alice', password: 'wrong password' });
     assert.match(errorsOf(failed.html, 'password'), /用户名或密码不正确。/);
   });
 });
 
 describe('login', () => {
   test('a form post without the CSRF field, or with a wrong one, gets the 403 page', async () => {
-    const browser = new Browser();
+    const browser = new Browser(server);
     await browser.get('/login');
     const missing = await browser.request('POST', '/login', { username: 'alice', password: PASSWORD });
     assert.equal(missing.res.status, 403);
@@ -148,7 +92,7 @@ describe('login', () => {
     assert.match(missing.res.headers.get('content-type') ?? '', /text\/html/);
     const wrong = await browser.request('POST', '/login', { username: 'alice', password: PASSWORD, csrfmiddlewaretoken: 'x'.repeat(32) });
     assert.equal(wrong.res.status, 403);
-    const noCookie = new Browser();
+    const noCookie = new Browser(server);
     const token = csrfFieldOf((await browser.get('/login')).html)!;
     const forged = await noCookie.request('POST', '/login', { username: 'alice', password: PASSWORD, csrfmiddlewaretoken: token });
     assert.equal(forged.res.status, 403, 'the field alone is not enough without the matching cookie');
@@ -156,13 +100,13 @@ describe('login', () => {
   });
 
   test('a cross-site origin is refused even with a matching token', async () => {
-    const browser = new Browser();
+    const browser = new Browser(server);
     const res = await browser.submit('/login', '/login', { username: 'alice', password: PASSWORD }, { origin: 'https://evil.example' });
     assert.equal(res.res.status, 403);
   });
 
   test('success sets the session cookie, rotates the CSRF token and redirects to /account', async () => {
-    const browser = new Browser();
+    const browser = new Browser(server);
     const before = (await browser.get('/login')).html;
     const token = csrfFieldOf(before)!;
     const { res } = await browser.request('POST', '/login', { csrfmiddlewaretoken: token, username: 'alice@example.com', password: PASSWORD, remember: 'on' });
@@ -177,7 +121,7 @@ describe('login', () => {
   });
 
   test('without remember me the cookie lasts for the browser session; the phone number logs in too', async () => {
-    const browser = new Browser();
+    const browser = new Browser(server);
     const { res } = await browser.submit('/login', '/login', { username: '13812345678', password: PASSWORD });
     assert.equal(res.status, 303);
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith('sessionid='));
@@ -185,7 +129,7 @@ describe('login', () => {
   });
 
   test('a wrong password shows the error beside the password field, keeps the username, focuses the field', async () => {
-    const { res, html } = await new Browser().submit('/login', '/login', { username: 'alice', password: 'not the password' });
+    const { res, html } = await new Browser(server).submit('/login', '/login', { username: 'alice', password: 'not the password' });
     assert.equal(res.status, 401);
     assert.match(errorsOf(html, 'password'), /The username or password is not correct\./);
     assert.equal(inputOf(html, 'username')!.value, 'alice');
@@ -196,7 +140,7 @@ describe('login', () => {
   });
 
   test('empty fields are required, each beside its own field', async () => {
-    const { res, html } = await new Browser().submit('/login', '/login', { username: '', password: '' });
+    const { res, html } = await new Browser(server).submit('/login', '/login', { username: '', password: '' });
     assert.equal(res.status, 400);
     assert.match(errorsOf(html, 'username'), /This field is required\./);
     assert.match(errorsOf(html, 'password'), /This field is required\./);
@@ -204,7 +148,7 @@ describe('login', () => {
   });
 
   test('a JSON body on a page route is refused; a form body on the API is refused', async () => {
-    const browser = new Browser();
+    const browser = new Browser(server);
     await browser.get('/login');
     const json = await browser.request('POST', '/login', undefined, { 'content-type': 'application/json', origin: server.origin });
     assert.ok([403, 415].includes(json.res.status));
@@ -215,41 +159,41 @@ describe('login', () => {
 
 describe('register', () => {
   test('errors show beside their fields: taken username, bad email, mismatched passwords', async () => {
-    const { res, html } = await new Browser().submit('/register', '/register', { username: 'alice', email: 'nope', phone: '', password1: PASSWORD, password2: 'different' });
+    const { res, html } = await new Browser(server).submit('/register', '/register', { username: 'alice', email: 'nope', phone: '', password1: PASSWORD, password2: 'different' });
     assert.equal(res.status, 400);
     assert.match(errorsOf(html, 'email'), /Enter a valid email address\./);
     assert.match(errorsOf(html, 'password2'), /didn’t match/);
     assert.ok('autofocus' in inputOf(html, 'email')!, 'the first field with an error takes the focus');
     assert.equal(inputOf(html, 'email')!.value, 'nope');
-    const taken = await new Browser().submit('/register', '/register', { username: 'alice', email: '', phone: '', password1: PASSWORD, password2: PASSWORD });
+    const taken = await new Browser(server).submit('/register', '/register', { username: 'alice', email: '', phone: '', password1: PASSWORD, password2: PASSWORD });
     assert.equal(taken.res.status, 409);
     assert.match(errorsOf(taken.html, 'username'), /A user with that username already exists\./);
   });
 
   test('the password validators speak beside the password field', async () => {
-    const { html } = await new Browser().submit('/register', '/register', { username: 'carol', email: '', phone: '', password1: '12345678', password2: '12345678' });
+    const { html } = await new Browser(server).submit('/register', '/register', { username: 'carol', email: '', phone: '', password1: '12345678', password2: '12345678' });
     const errors = errorsOf(html, 'password1');
     assert.match(errors, /too common/);
     assert.match(errors, /entirely numeric/);
-    const zh = await new Browser({ 'accept-language': 'zh-CN' }).submit('/register', '/register', { username: 'carol', email: '', phone: '', password1: 'short', password2: 'short' });
+    const zh = await new Browser(server, { 'accept-language': 'zh-CN' }).submit('/register', '/register', { username: 'carol', email: '', phone: '', password1: 'short', password2: 'short' });
     assert.match(errorsOf(zh.html, 'password1'), /密码太短/);
   });
 
   test('a valid form creates the account and sends the visitor to log in', async () => {
-    const { res } = await new Browser().submit('/register', '/register', { username: 'dave', email: 'dave@example.com', phone: '13900000000', password1: PASSWORD, password2: PASSWORD });
+    const { res } = await new Browser(server).submit('/register', '/register', { username: 'dave', email: 'dave@example.com', phone: '13900000000', password1: PASSWORD, password2: PASSWORD });
     assert.equal(res.status, 303);
     assert.equal(res.headers.get('location'), '/login?done=registered');
     const dave = await server.portcullis.users.getByUsername('dave');
     assert.equal(dave?.fields.phone, '13900000000');
     assert.equal(dave?.is_staff, false);
-    const { html } = await new Browser().get('/login?done=registered');
+    const { html } = await new Browser(server).get('/login?done=registered');
     assert.match(html, /role="status">Your account has been created/);
   });
 });
 
 describe('account', () => {
   test('anonymous visitors are sent to the login form', async () => {
-    const { res } = await new Browser().get('/account');
+    const { res } = await new Browser(server).get('/account');
     assert.equal(res.status, 303);
     assert.equal(res.headers.get('location'), '/login?next=/account');
   });
@@ -329,7 +273,7 @@ describe('account', () => {
 
 describe('admin pages', () => {
   test('anonymous → login, non-staff → 403 page, staff without view_user → 403 page, superuser → list', async () => {
-    const anon = await new Browser().get('/admin/');
+    const anon = await new Browser(server).get('/admin/');
     assert.equal(anon.res.status, 303);
     assert.equal(anon.res.headers.get('location'), '/login?next=/admin/');
     const plain = await (await loggedIn('alice')).get('/admin/');
@@ -451,10 +395,10 @@ function assertSameSite(location: string | null, what: string): void {
 describe('redirect targets (no open redirect)', () => {
   test('login: a hostile ?next= is neither kept in the form nor followed after login', async () => {
     for (const next of HOSTILE_TARGETS) {
-      const page = await new Browser().get(`/login?next=${encodeURIComponent(next)}`);
+      const page = await new Browser(server).get(`/login?next=${encodeURIComponent(next)}`);
       const kept = inputOf(page.html, 'next')?.value;
       if (kept !== undefined) assertSameSite(kept, `GET /login?next=${JSON.stringify(next)}`);
-      const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next });
+      const { res } = await new Browser(server).submit('/login', '/login', { username: 'alice', password: PASSWORD, next });
       assert.equal(res.status, 303);
       assertSameSite(res.headers.get('location'), `POST /login next=${JSON.stringify(next)}`);
     }
@@ -467,17 +411,17 @@ describe('redirect targets (no open redirect)', () => {
       ['/admin/../account', '/account'],
       ['/admin/?q=a b', '/admin/?q=a%20b'],
     ] as const) {
-      const { html } = await new Browser().get(`/login?next=${encodeURIComponent(next)}`);
+      const { html } = await new Browser(server).get(`/login?next=${encodeURIComponent(next)}`);
       assert.equal(inputOf(html, 'next')?.value, expected, `the form keeps ${next}`);
-      const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next });
+      const { res } = await new Browser(server).submit('/login', '/login', { username: 'alice', password: PASSWORD, next });
       assert.equal(res.headers.get('location'), expected, next);
     }
-    const { res } = await new Browser().submit('/login', '/login', { username: 'alice', password: PASSWORD, next: '/.//evil.example' });
+    const { res } = await new Browser(server).submit('/login', '/login', { username: 'alice', password: PASSWORD, next: '/.//evil.example' });
     assert.equal(res.headers.get('location'), '/account', 'a refused target falls back to the account page');
   });
 
   test('register and logout follow no target at all', async () => {
-    const reg = await new Browser().submit('/register', '/register', { username: 'redirectee', email: '', phone: '', password1: PASSWORD, password2: PASSWORD, next: '/.//evil.example' });
+    const reg = await new Browser(server).submit('/register', '/register', { username: 'redirectee', email: '', phone: '', password1: PASSWORD, password2: PASSWORD, next: '/.//evil.example' });
     assert.equal(reg.res.headers.get('location'), '/login?done=registered');
     for (const next of HOSTILE_TARGETS.slice(0, 8)) {
       const browser = await loggedIn('bob');
@@ -512,31 +456,31 @@ describe('password reset pages', () => {
   }
 
   test('the login page links to the request form; known and unknown addresses get the same answer', async () => {
-    const login = await new Browser().get('/login');
+    const login = await new Browser(server).get('/login');
     assert.match(login.html, /<a href="\/password-reset">Forgotten your password\?<\/a>/);
-    const form = await new Browser().get('/password-reset');
+    const form = await new Browser(server).get('/password-reset');
     assert.equal(form.res.status, 200);
     assert.ok(labelFor(form.html, 'id_email'));
     assert.ok(csrfFieldOf(form.html));
 
     const since = smtp.mails.length;
-    const known = await new Browser().submit('/password-reset', '/password-reset', { email: 'Bob@Example.com' });
-    const unknown = await new Browser().submit('/password-reset', '/password-reset', { email: 'nobody@example.com' });
+    const known = await new Browser(server).submit('/password-reset', '/password-reset', { email: 'Bob@Example.com' });
+    const unknown = await new Browser(server).submit('/password-reset', '/password-reset', { email: 'nobody@example.com' });
     for (const { res } of [known, unknown]) {
       assert.equal(res.status, 303);
       assert.equal(res.headers.get('location'), '/password-reset/done');
     }
     await mailedLink('bob@example.com', since);
-    const done = await new Browser().get('/password-reset/done');
+    const done = await new Browser(server).get('/password-reset/done');
     assert.match(done.html, /We’ve emailed you instructions/);
     assert.equal(smtp.mails.slice(since).filter((m) => m.to.includes('nobody@example.com')).length, 0);
 
-    const empty = await new Browser().submit('/password-reset', '/password-reset', { email: '' });
+    const empty = await new Browser(server).submit('/password-reset', '/password-reset', { email: '' });
     assert.equal(empty.res.status, 400);
     assert.match(errorsOf(empty.html, 'email'), /This field is required\./);
-    const bad = await new Browser({ 'accept-language': 'zh-CN' }).submit('/password-reset', '/password-reset', { email: 'not an address' });
+    const bad = await new Browser(server, { 'accept-language': 'zh-CN' }).submit('/password-reset', '/password-reset', { email: 'not an address' });
     assert.match(errorsOf(bad.html, 'email'), /有效的电子邮件/);
-    const forged = await new Browser().request('POST', '/password-reset', { email: 'bob@example.com' });
+    const forged = await new Browser(server).request('POST', '/password-reset', { email: 'bob@example.com' });
     assert.equal(forged.res.status, 403, 'the form carries the CSRF token like the others');
   });
 
@@ -544,10 +488,10 @@ describe('password reset pages', () => {
     await server.portcullis.users.createUser({ username: 'rosa', password: PASSWORD, email: 'rosa@example.com' });
     const elsewhere = await loggedIn('rosa');
     const since = smtp.mails.length;
-    await new Browser().submit('/password-reset', '/password-reset', { email: 'rosa@example.com' });
+    await new Browser(server).submit('/password-reset', '/password-reset', { email: 'rosa@example.com' });
     const link = await mailedLink('rosa@example.com', since);
 
-    const browser = new Browser();
+    const browser = new Browser(server);
     const followed = await browser.get(link.path);
     const setPassword = `/reset/${link.uid}/set-password`;
     assert.equal(followed.res.status, 303);
@@ -588,10 +532,10 @@ describe('password reset pages', () => {
     assert.match((await browser.get('/login?done=password_reset')).html, /role="status">Your password has been set/);
 
     assert.equal((await elsewhere.get('/account')).res.status, 303, 'the session elsewhere has ended');
-    assert.equal((await new Browser().submit('/login', '/login', { username: 'rosa', password: PASSWORD })).res.status, 401, 'the old password no longer works');
-    assert.equal((await new Browser().submit('/login', '/login', { username: 'rosa', password: NEW })).res.status, 303, 'the new one does');
+    assert.equal((await new Browser(server).submit('/login', '/login', { username: 'rosa', password: PASSWORD })).res.status, 401, 'the old password no longer works');
+    assert.equal((await new Browser(server).submit('/login', '/login', { username: 'rosa', password: NEW })).res.status, 303, 'the new one does');
 
-    const again = await new Browser().get(link.path);
+    const again = await new Browser(server).get(link.path);
     assert.equal(again.res.status, 400, 'the link is spent');
     assert.equal(again.res.headers.get('referrer-policy'), 'no-referrer', 'a page at a token URL does not name it either');
     assert.match(again.html, /Password reset unsuccessful/);
@@ -603,17 +547,17 @@ describe('password reset pages', () => {
     const alice = (await server.portcullis.users.getByUsername('alice'))!;
     const uid = encodeUid(alice.id);
     const stale = server.portcullis.passwordResetTokens.makeToken(alice, Date.now() - (server.portcullis.config.passwordResetTimeout + 5) * 1000);
-    const visitor = new Browser({ 'x-forwarded-for': '198.51.100.7' });
+    const visitor = new Browser(server, { 'x-forwarded-for': '198.51.100.7' });
     for (const path of ['/reset/xx/abc', `/reset/${encodeUid(999999)}/1-2`, '/reset/%21%21/x', '/reset/MQ/zzzzzzzzzzzzzzz-00', `/reset/${uid}/${stale}`, `/reset/${uid}/set-password`]) {
       const { res, html } = await visitor.get(path);
       assert.equal(res.status, 400, path);
       assert.match(html, /Password reset unsuccessful/, path);
       assert.match(html, /href="\/password-reset"/, path);
     }
-    const zh = await new Browser({ 'x-forwarded-for': '198.51.100.8', 'accept-language': 'zh-CN' }).get('/reset/MQ/1-2');
+    const zh = await new Browser(server, { 'x-forwarded-for': '198.51.100.8', 'accept-language': 'zh-CN' }).get('/reset/MQ/1-2');
     assert.match(zh.html, /密码重置失败/);
 
-    const forger = new Browser({ 'x-forwarded-for': '198.51.100.9' });
+    const forger = new Browser(server, { 'x-forwarded-for': '198.51.100.9' });
     forger.cookies.set('password_reset_token', stale);
     assert.equal((await forger.get(`/reset/${uid}/set-password`)).res.status, 400);
     const post = await forger.submit('/login', `/reset/${uid}/set-password`, { new_password1: NEW, new_password2: NEW });
@@ -623,7 +567,7 @@ describe('password reset pages', () => {
   });
 
   test('wrong links count against the client in the same counter as the API confirm; a right one costs nothing', async () => {
-    const guesser = new Browser({ 'x-forwarded-for': '198.51.100.20' });
+    const guesser = new Browser(server, { 'x-forwarded-for': '198.51.100.20' });
     const statuses: number[] = [];
     while (statuses.at(-1) !== 429 && statuses.length < 50) statuses.push((await guesser.get(`/reset/MQ/${statuses.length}-00`)).res.status);
     assert.equal(statuses.at(-1), 429, 'guessing is throttled');
@@ -637,7 +581,7 @@ describe('password reset pages', () => {
       body: JSON.stringify({ uid, token, new_password: NEW }),
     });
     assert.equal(api.status, 429, 'the API counts the page’s guesses');
-    const honest = new Browser({ 'x-forwarded-for': '198.51.100.21' });
+    const honest = new Browser(server, { 'x-forwarded-for': '198.51.100.21' });
     for (let i = 0; i < statuses.length + 2; i++) assert.equal((await honest.get(`/reset/${uid}/${token}`)).res.status, 303, `view ${i} of a right link`);
   });
 });
@@ -646,7 +590,7 @@ describe('throttling on the login page', () => {
   test('the page login counts failures like the API: past the limit it answers 429', async () => {
     await server.portcullis.users.createUser({ username: 'pagebrute', password: PASSWORD });
     const statuses: number[] = [];
-    for (let i = 0; i < 7; i++) statuses.push((await new Browser().submit('/login', '/login', { username: 'pagebrute', password: `guess ${i}` })).res.status);
+    for (let i = 0; i < 7; i++) statuses.push((await new Browser(server).submit('/login', '/login', { username: 'pagebrute', password: `guess ${i}` })).res.status);
     assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
     assert.equal(statuses.at(-1), 429);
   });

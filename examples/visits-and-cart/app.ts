@@ -36,9 +36,10 @@ export async function start(options: { port?: number; host?: string; portcullis?
   });
 
   app.post<{ Body: { username: string; password: string } }>('/login', async (request, reply) => {
-    const user = await request.portcullis.login({ username: request.body.username, password: request.body.password }, { ip: request.ip });
-    if (!user) return reply.code(401).send({ error: { code: 'invalid_credentials', message: 'The username or password is not correct.' } });
-    return { user: user.username, cart: request.session.get('cart') ?? [] };
+    // Portcullis's own login: its guessing limits (a 429 is answered for you), its login steps, a new session key.
+    const result = await request.portcullis.login({ username: request.body.username, password: request.body.password });
+    if (!result.ok) return reply.code(401).send({ error: { code: result.reason, message: 'The username or password is not correct.' } });
+    return { user: result.user.username, cart: request.session.get('cart') ?? [] };
   });
 
   app.post('/logout', async (request, reply) => {

@@ -1,4 +1,4 @@
-import { checkLogin } from '../flows/credentials.js';
+import { logIn, type LoginPause } from '../flows/login.js';
 import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { User, PublicUser } from '../users/types.js';
 import { toPublicUser } from '../users/types.js';
@@ -98,6 +98,12 @@ export function readCookie(header: string | undefined, name: string): string | u
 }
 
 /** The parts of an HTTP request the core looks at, whatever framework delivered it. */
+/** What `RequestContext.login` answers: the user, or why not (wrong credentials, or a login step to take). */
+export type LoginOutcome =
+  | { ok: true; user: PublicUser }
+  | { ok: false; reason: 'invalid_credentials' }
+  | { ok: false; reason: 'step_required'; step: string; detail?: LoginPause['detail'] };
+
 export interface RequestFacts {
   method: string;
   /** The origin the request was addressed to (`http://localhost:3000`), for the CSRF origin check. */
@@ -202,20 +208,25 @@ export class RequestContext {
   }
 
   /**
-   * Logs a user in from inside the application: the credentials are checked under the same guessing
-   * limits as the API's login (429 `throttled` past them), then a new session key keeps the visitor's
-   * session data (a cart, a language), unless that session belonged to someone else. Null when the
-   * credentials are wrong. `ip` defaults to the request's as the framework sees it.
+   * Logs a user in from inside the application, by the same login as portcullis's own API
+   * (src/flows/login.ts): the guessing limits (429 `throttled` past them, thrown), the login steps,
+   * then a new session key that keeps the visitor's session data (a cart, a language) unless that
+   * session belonged to someone else. `ip` defaults to the request's as the framework sees it.
+   * The user comes back as the API shows it (no password hash).
    */
-  async login(credentials: Credentials, options: { remember?: boolean; ip?: string | null; userAgent?: string | null } = {}): Promise<User | null> {
+  async login(credentials: Credentials, options: { remember?: boolean; ip?: string | null; userAgent?: string | null } = {}): Promise<LoginOutcome> {
     const client = { ip: options.ip ?? this.facts.ip ?? 'unknown', userAgent: options.userAgent ?? this.facts.userAgent ?? null };
-    const found = await checkLogin(this.portcullis, credentials, client);
-    if (!found) return null;
     const session = await this.session();
-    const issued = await this.portcullis.login(found.user, found.backend, { ...client, remember: options.remember, previous: session.current });
-    session.replace(issued);
-    this.pending = Promise.resolve({ user: found.user, session: issued.record, via: 'cookie' });
-    return found.user;
+    const result = await logIn(this.portcullis, credentials, client, { remember: options.remember, previous: session.current });
+    if (result.outcome === 'refused') return { ok: false, reason: 'invalid_credentials' };
+    if (result.outcome === 'step_required') {
+      session.replace(result.pending);
+      this.pending = Promise.resolve(null);
+      return { ok: false, reason: 'step_required', step: result.pause.step, detail: result.pause.detail };
+    }
+    session.replace(result.session);
+    this.pending = Promise.resolve({ user: result.user, session: result.session.record, via: 'cookie' });
+    return { ok: true, user: toPublicUser(result.user) };
   }
 
   /** Ends the session and everything in it (Django's logout flushes the data too). */

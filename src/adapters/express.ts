@@ -6,7 +6,7 @@ import { RequestContext, type AdapterOptions } from './core.js';
 import type { RequestSession } from '../sessions/request-session.js';
 
 export { RequestContext } from './core.js';
-export type { AdapterOptions, RequestAuth } from './core.js';
+export type { AdapterOptions, LoginOutcome, RequestAuth } from './core.js';
 export { RequestSession, SessionTooLargeError } from '../sessions/request-session.js';
 
 declare global {

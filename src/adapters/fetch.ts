@@ -5,7 +5,7 @@ import { RequestContext, type AdapterOptions } from './core.js';
 import type { RequestSession } from '../sessions/request-session.js';
 
 export { RequestContext } from './core.js';
-export type { AdapterOptions, RequestAuth } from './core.js';
+export type { AdapterOptions, LoginOutcome, RequestAuth } from './core.js';
 export { RequestSession, SessionTooLargeError } from '../sessions/request-session.js';
 
 /** What a Hono-style middleware sees: the raw Request and a per-request variable store. */

@@ -28,6 +28,12 @@ export const UserSchema = Type.Object(
 
 export const UserResponse = Type.Object({ user: Type.Ref('User') });
 
+/** 202 from a login that a configured login step paused: no session yet, one more step to go. */
+export const StepResponse = Type.Object({
+  step: Type.String(),
+  detail: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
+});
+
 const FieldMessages = Type.Record(Type.String(), Type.Array(Type.String()));
 
 export const ErrorSchema = Type.Object(

@@ -6,7 +6,9 @@ import type { SessionRecord } from '../../sessions/base.js';
 import type { IssuedSession } from '../../sessions/manager.js';
 import { clearSessionCookie, cookiePolicy, setCsrfCookie, setSessionCookie } from '../cookies.js';
 import { generateCsrfToken } from '../csrf.js';
-import { checkOwnPassword, checkPasswordLogin, register } from '../../flows/credentials.js';
+import { checkOwnPassword, register } from '../../flows/credentials.js';
+import { finish, logInWithPassword, type LoginResult } from '../../flows/login.js';
+import { modelBackend } from '../../auth/backends.js';
 import { reauthPassword, requireFreshLogin } from '../reauth.js';
 import { authOf, currentSession, knownAuthOf, requestInfo, requireAuth, requireSession } from '../request-auth.js';
 import {
@@ -15,6 +17,7 @@ import {
   PasswordChangeBody,
   RegisterBody,
   RevokedResponse,
+  StepResponse,
   SessionIdParams,
   SessionList,
   UserResponse,
@@ -32,23 +35,32 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
   const issueCookie = (reply: FastifyReply, issued: IssuedSession) =>
     setSessionCookie(reply, cookies, issued.key, issued.record.persistent ? config.sessionAge : null);
 
+  /** A login's answer: the user and the session cookie, or 202 and the step a login step asks for. */
+  const answerLogin = (reply: FastifyReply, result: Exclude<LoginResult, { outcome: 'refused' }>, status: number) => {
+    if (result.outcome === 'step_required') {
+      issueCookie(reply, result.pending);
+      return reply.code(202).send({ step: result.pause.step, detail: result.pause.detail });
+    }
+    issueCookie(reply, result.session);
+    return reply.code(status).send({ user: toPublicUser(result.user) });
+  };
+
   const registerFields = new Set(['username', 'password', 'email', 'first_name', 'last_name', ...Object.keys(config.userFields)]);
 
   app.post<{ Body: RegisterBody }>(
     '/register',
     {
       config: { csrf: 'always' },
-      schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: UserResponse, ...errorResponses } },
+      schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: UserResponse, 202: StepResponse, ...errorResponses } },
     },
     async (request, reply) => {
       // Only profile fields: flags such as is_staff are never taken from a registration form.
       const input = Object.fromEntries(Object.entries(request.body).filter(([k]) => registerFields.has(k) && k !== 'password'));
-      const user = await register(portcullis, { ...input, username: request.body.username }, request.body.password, requestInfo(request));
-      if (config.loginOnRegister) {
-        const issued = await portcullis.login(user, 'model', { ...requestInfo(request), previous: await currentSession(portcullis, request) });
-        issueCookie(reply, issued);
-      }
-      return reply.code(201).send({ user: toPublicUser(user) });
+      const info = requestInfo(request);
+      const user = await register(portcullis, { ...input, username: request.body.username }, request.body.password, info);
+      if (!config.loginOnRegister) return reply.code(201).send({ user: toPublicUser(user) });
+      const attempt = { user, backend: modelBackend, credentials: {}, client: info };
+      return answerLogin(reply, await finish(portcullis, attempt, { previous: await currentSession(portcullis, request) }), 201);
     },
   );
 
@@ -56,20 +68,13 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
     '/login',
     {
       config: { csrf: 'always' },
-      schema: { tags, summary: 'Log in with username, email or phone', body: LoginBody, response: { 200: UserResponse, ...errorResponses } },
+      schema: { tags, summary: 'Log in with username, email or phone', body: LoginBody, response: { 200: UserResponse, 202: StepResponse, ...errorResponses } },
     },
     async (request, reply) => {
       const { username, password, remember } = request.body ?? {};
-      const info = requestInfo(request);
-      const found = await checkPasswordLogin(portcullis, username, password, info);
-      if (!found) throw new ApiError('invalid_credentials');
-      const issued = await portcullis.login(found.user, found.backend, {
-        ...info,
-        remember,
-        previous: await currentSession(portcullis, request),
-      });
-      issueCookie(reply, issued);
-      return { user: toPublicUser(found.user) };
+      const result = await logInWithPassword(portcullis, { username, password }, requestInfo(request), { remember, previous: await currentSession(portcullis, request) });
+      if (result.outcome === 'refused') throw new ApiError('invalid_credentials');
+      return answerLogin(reply, result, 200);
     },
   );
 

@@ -3,8 +3,8 @@ import type { Portcullis } from '../../portcullis.js';
 import { ApiError } from '../../errors.js';
 import { RefreshError } from '../../tokens/tokens.js';
 import { requestInfo } from '../request-auth.js';
-import { checkPasswordLogin } from '../../flows/credentials.js';
-import { RefreshBody, TokenBody, TokenPairSchema, errorResponses, type RefreshBody as RefreshBodyT, type TokenBody as TokenBodyT } from '../schemas.js';
+import { logInForTokens } from '../../flows/login.js';
+import { RefreshBody, StepResponse, TokenBody, TokenPairSchema, errorResponses, type RefreshBody as RefreshBodyT, type TokenBody as TokenBodyT } from '../schemas.js';
 
 const tags = ['tokens'];
 
@@ -14,14 +14,25 @@ export async function tokenRoutes(app: FastifyInstance, opts: { portcullis: Port
 
   app.post<{ Body: TokenBodyT }>(
     '/api/auth/token',
-    { schema: { tags, summary: 'Exchange credentials for an access and a refresh token', body: TokenBody, response: { 200: TokenPairSchema, ...errorResponses } } },
-    async (request) => {
+    {
+      schema: {
+        tags,
+        summary: 'Exchange credentials for an access and a refresh token',
+        body: TokenBody,
+        response: { 200: TokenPairSchema, 202: StepResponse, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
       const { username, password } = request.body ?? {};
-      // The same counters as /login: a guess is a guess, whichever door it comes through.
-      const found = await checkPasswordLogin(portcullis, username, password, requestInfo(request));
-      if (!found) throw new ApiError('invalid_credentials');
-      await portcullis.users.updateLastLogin(found.user);
-      return portcullis.issueTokens(found.user);
+      // The same login as /login (its counters, its steps), ending in tokens instead of a session.
+      const result = await logInForTokens(portcullis, { username, password }, requestInfo(request));
+      if (result.outcome === 'refused') throw new ApiError('invalid_credentials');
+      if (result.outcome === 'step_required') {
+        // A header client carries the paused login on as `Authorization: Session <key>`.
+        reply.header('X-Session-Key', result.pending.key);
+        return reply.code(202).send({ step: result.pause.step, detail: result.pause.detail });
+      }
+      return result.tokens;
     },
   );
 

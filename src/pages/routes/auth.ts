@@ -8,7 +8,11 @@ import { checkFormToken, rotateFormToken } from '../csrf.js';
 import { formErrors, noticeOf, pageContext, redirect, safeRedirectTarget, sendPage, type FormBody } from '../context.js';
 import type { FormErrors } from '../forms.js';
 import { loginPage, registerPage } from '../views/auth.js';
-import { checkLogin, register } from '../../flows/credentials.js';
+import type { PageContext } from '../layout.js';
+import { register } from '../../flows/credentials.js';
+import { finish, logIn, type LoginResult } from '../../flows/login.js';
+import { modelBackend } from '../../auth/backends.js';
+import type { FastifyReply } from 'fastify';
 
 type Query = { next?: string; done?: string; n?: string };
 
@@ -18,6 +22,20 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
   const { config, users } = portcullis;
   const cookies = cookiePolicy(config);
   const hasPhone = 'phone' in config.userFields;
+
+  /**
+   * A login's end on the pages: the session cookie and on to `next`; or, when a login step paused
+   * it, the pending session's cookie and the login page saying one more step is needed.
+   */
+  function loggedIn(reply: FastifyReply, ctx: PageContext, result: Exclude<LoginResult, { outcome: 'refused' }>, next: string) {
+    const issued = result.outcome === 'logged_in' ? result.session : result.pending;
+    setSessionCookie(reply, cookies, issued.key, issued.record.persistent ? config.sessionAge : null);
+    rotateFormToken(reply, config);
+    if (result.outcome === 'step_required') {
+      return sendPage(reply, loginPage(ctx, { username: '', remember: true, next: null, errors: {}, notice: ctx.t('notice_login_step', { step: result.pause.step }) }), 202);
+    }
+    return redirect(reply, next);
+  }
 
   app.get<{ Querystring: Query }>('/login', async (request, reply) => {
     const ctx = await pageContext(portcullis, request, reply);
@@ -42,18 +60,16 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
       if (err instanceof ApiError) return (Object.assign(errors, formErrors(ctx, err.fields)), again(400));
       throw err;
     }
-    const info = requestInfo(request);
-    // The same guessing limits as the API's login: the page is not a way around them.
-    const found = username.includes('\0') ? null : await checkLogin(portcullis, { username, password }, info);
-    if (!found) {
+    // The same login as the API's: its guessing limits, its steps, its session.
+    const result = username.includes('\0')
+      ? ({ outcome: 'refused' } as const)
+      : await logIn(portcullis, { username, password }, requestInfo(request), { remember, previous: await currentSession(portcullis, request) });
+    if (result.outcome === 'refused') {
       // The same words whichever of the two was wrong, shown beside the password the user retypes.
       errors.password = [errorMessage('invalid_credentials', ctx.locale)];
       return again(401);
     }
-    const issued = await portcullis.login(found.user, found.backend, { ...info, remember, previous: await currentSession(portcullis, request) });
-    setSessionCookie(reply, cookies, issued.key, issued.record.persistent ? config.sessionAge : null);
-    rotateFormToken(reply, config);
-    return redirect(reply, next ?? '/account');
+    return loggedIn(reply, ctx, result, next ?? '/account');
   });
 
   app.get('/register', async (request, reply) => {
@@ -100,10 +116,8 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
       return again(err.status);
     }
     if (!config.loginOnRegister) return redirect(reply, '/login?done=registered');
-    const issued = await portcullis.login(user, 'model', { ...requestInfo(request), previous: await currentSession(portcullis, request) });
-    setSessionCookie(reply, cookies, issued.key, issued.record.persistent ? config.sessionAge : null);
-    rotateFormToken(reply, config);
-    return redirect(reply, '/account');
+    const attempt = { user, backend: modelBackend, credentials: {}, client: requestInfo(request) };
+    return loggedIn(reply, ctx, await finish(portcullis, attempt, { previous: await currentSession(portcullis, request) }), '/account');
   });
 
   app.post<{ Body: FormBody }>('/logout', async (request, reply) => {
