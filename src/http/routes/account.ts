@@ -6,10 +6,11 @@ import type { SessionRecord } from '../../sessions/base.js';
 import type { IssuedSession } from '../../sessions/manager.js';
 import { clearSessionCookie, cookiePolicy, setCsrfCookie, setSessionCookie } from '../cookies.js';
 import { generateCsrfToken } from '../csrf.js';
-import { checkOwnPassword, register } from '../../flows/credentials.js';
+import { register } from '../../flows/credentials.js';
+import { changeOwnPassword, endOtherSessions, endOwnSession, listOwnSessions, logOut } from '../../flows/account.js';
 import { finish, logInWithPassword, type LoginResult } from '../../flows/login.js';
 import { modelBackend } from '../../auth/backends.js';
-import { reauthPassword, requireFreshLogin } from '../reauth.js';
+import { reauthPassword } from '../reauth.js';
 import { authOf, currentSession, knownAuthOf, requestInfo, requireAuth, requireSession } from '../request-auth.js';
 import {
   CsrfResponse,
@@ -81,7 +82,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
   app.post('/logout', { schema: { tags, summary: 'End the current session', response: { 204: { type: 'null' } } } }, async (request, reply) => {
     const session = await currentSession(portcullis, request);
     const auth = session ? await authOf(portcullis, request) : null;
-    await portcullis.logout(session, auth?.user ?? null, requestInfo(request));
+    await logOut(portcullis, session, auth?.user ?? null, requestInfo(request));
     clearSessionCookie(reply, cookies);
     return reply.code(204).send();
   });
@@ -99,12 +100,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
     { schema: { tags, summary: 'Change the password', body: PasswordChangeBody, response: { 200: UserResponse, ...errorResponses } } },
     async (request, reply) => {
       const auth = await requireSession(portcullis, request);
-      const { old_password, new_password } = request.body;
-      users.checkPasswordInput('old_password', old_password);
-      const next = users.checkPasswordInput('new_password', new_password);
-      if (!(await checkOwnPassword(portcullis, auth.user, 'old_password', old_password, request.ip))) throw validationError({ old_password: ['password_incorrect'] });
-      portcullis.validateNewPassword('new_password', next, auth.user);
-      const { user, session } = await portcullis.changePassword(auth.user, next, auth.session);
+      const { user, session } = await changeOwnPassword(portcullis, auth, request.body.old_password, request.body.new_password, requestInfo(request));
       if (session && auth.via === 'cookie') issueCookie(reply, session);
       if (session && auth.via === 'header') reply.header('X-Session-Key', session.key);
       return { user: toPublicUser(user) };
@@ -113,7 +109,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
 
   app.get('/sessions', { schema: { tags, summary: 'Your live sessions', response: { 200: SessionList, ...errorResponses } } }, async (request) => {
     const auth = await requireSession(portcullis, request);
-    const sessions = await portcullis.sessions.list(auth.user.id);
+    const sessions = await listOwnSessions(portcullis, auth);
     return { sessions: sessions.map((s) => describeSession(s, auth.session)) };
   });
 
@@ -122,9 +118,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
     { schema: { tags, summary: 'End one of your sessions', params: SessionIdParams, response: { 204: { type: 'null' }, ...errorResponses } } },
     async (request, reply) => {
       const auth = await requireSession(portcullis, request);
-      // Someone else's session looks exactly like one that does not exist.
-      if (!(await portcullis.sessions.revoke(auth.user.id, request.params.id))) throw new ApiError('not_found');
-      if (request.params.id === auth.session.publicId) clearSessionCookie(reply, cookies);
+      if ((await endOwnSession(portcullis, auth, request.params.id)).current) clearSessionCookie(reply, cookies);
       return reply.code(204).send();
     },
   );
@@ -140,8 +134,7 @@ export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Po
     },
     async (request) => {
       const auth = await requireSession(portcullis, request);
-      await requireFreshLogin(portcullis, request.ip, auth, reauthPassword(request.body));
-      return { revoked: await portcullis.sessions.endAllForUser(auth.user.id, auth.session) };
+      return { revoked: await endOtherSessions(portcullis, auth, reauthPassword(request.body), requestInfo(request)) };
     },
   );
 

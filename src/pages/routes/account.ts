@@ -3,9 +3,9 @@ import type { Portcullis, SessionUser } from '../../portcullis.js';
 import { ApiError } from '../../errors.js';
 import type { User } from '../../users/types.js';
 import { clearSessionCookie, cookiePolicy, setSessionCookie } from '../../http/cookies.js';
-import { authOf } from '../../http/request-auth.js';
-import { checkOwnPassword, isFreshLogin, requireFreshLogin } from '../../flows/credentials.js';
-import { loginKey } from '../../users/normalize.js';
+import { authOf, requestInfo } from '../../http/request-auth.js';
+import { isFreshLogin } from '../../flows/credentials.js';
+import { changeOwnPassword, changeOwnProfile, endOtherSessions, endOwnSession, listOwnSessions } from '../../flows/account.js';
 import { checkFormToken } from '../csrf.js';
 import { formErrors, noticeOf, pageContext, redirect, sendPage, type FormBody } from '../context.js';
 import type { FormErrors } from '../forms.js';
@@ -39,7 +39,7 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     auth: SessionUser,
     extra: { profile?: { values: Record<string, string>; errors: FormErrors }; password?: FormErrors; others?: FormErrors; notice?: string | null; status?: number },
   ) {
-    const sessions = await portcullis.sessions.list(auth.user.id);
+    const sessions = await listOwnSessions(portcullis, auth);
     const page = accountPage(ctx, {
       user: auth.user,
       sessions,
@@ -70,13 +70,9 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     // Only these fields: flags and the username are never taken from this form.
     const patch: Record<string, unknown> = { first_name: body.first_name ?? '', last_name: body.last_name ?? '', email: body.email || null };
     if (hasPhone) patch.phone = body.phone || null;
-    // A new email or phone is a new way into the account (a reset mail goes there): only with a
-    // fresh login or the password, as the API's sensitive actions.
-    const sameAs = (typed: unknown, stored: unknown) => loginKey(typeof typed === 'string' ? typed : '') === loginKey(typeof stored === 'string' ? stored : '');
-    const identifierChanged = !sameAs(patch.email, auth.user.email) || (hasPhone && !sameAs(patch.phone, auth.user.fields.phone));
     try {
-      if (identifierChanged) await requireFreshLogin(portcullis, request.ip, auth, body.profile_password);
-      await users.update(auth.user.id, patch);
+      // A new email or phone needs a fresh login or the password (the flow's rule, the API's too).
+      await changeOwnProfile(portcullis, auth, patch, body.profile_password, requestInfo(request));
     } catch (err) {
       if (!(err instanceof ApiError) || !err.fields) throw err;
       const values = Object.fromEntries(Object.entries(patch).map(([k, v]) => [k, typeof v === 'string' ? v : '']));
@@ -93,19 +89,14 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     const { old_password = '', new_password1 = '', new_password2 = '' } = request.body;
     const fail = (errors: FormErrors, status = 400) => render(ctx, reply, auth, { password: errors, status });
     const rename = { old_password: 'old_password', new_password: 'new_password1' };
+    let session;
     try {
-      users.checkPasswordInput('old_password', old_password);
-      users.checkPasswordInput('new_password', new_password1);
-      // The same limits as the API's password change (429 past them).
-      if (!(await checkOwnPassword(portcullis, auth.user, 'old_password', old_password, request.ip))) return fail(formErrors(ctx, { old_password: ['password_incorrect'] }));
-      if (new_password1 !== new_password2) return fail({ new_password2: [ctx.t('password_mismatch')] });
-      portcullis.validateNewPassword('new_password', new_password1, auth.user);
+      // The same flow as the API (its limits, its validators): this session goes on under a new key, every other one ends.
+      ({ session } = await changeOwnPassword(portcullis, auth, old_password, new_password1, requestInfo(request), new_password2));
     } catch (err) {
       if (!(err instanceof ApiError) || !err.fields) throw err;
       return fail(formErrors(ctx, err.fields, rename));
     }
-    // The same call as the API: this session goes on under a new key, every other one ends.
-    const { session } = await portcullis.changePassword(auth.user, new_password1, auth.session);
     if (session) setSessionCookie(reply, cookies, session.key, session.record.persistent ? config.sessionAge : null);
     return redirect(reply, '/account?done=password');
   });
@@ -114,9 +105,7 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     checkFormToken(request, config);
     const auth = await sessionOf(request, reply);
     if (!auth) return reply;
-    // Someone else's session looks exactly like one that does not exist.
-    if (request.params.id.length > 64 || !(await portcullis.sessions.revoke(auth.user.id, request.params.id))) throw new ApiError('not_found');
-    if (request.params.id === auth.session.publicId) {
+    if ((await endOwnSession(portcullis, auth, request.params.id)).current) {
       clearSessionCookie(reply, cookies);
       return redirect(reply, '/login?done=session_ended');
     }
@@ -127,14 +116,14 @@ export async function accountPages(app: FastifyInstance, opts: { portcullis: Por
     checkFormToken(request, config);
     const auth = await sessionOf(request, reply);
     if (!auth) return reply;
+    let n: number;
     try {
-      await requireFreshLogin(portcullis, request.ip, auth, request.body.others_password);
+      n = await endOtherSessions(portcullis, auth, request.body.others_password, requestInfo(request));
     } catch (err) {
       if (!(err instanceof ApiError) || !err.fields) throw err;
       const ctx = await pageContext(portcullis, request, reply);
       return render(ctx, reply, auth, { others: formErrors(ctx, err.fields, { password: 'others_password' }), status: err.status });
     }
-    const n = await portcullis.sessions.endAllForUser(auth.user.id, auth.session);
     return redirect(reply, `/account?done=others_revoked&n=${n}`);
   });
 }

@@ -10,6 +10,7 @@ import type { FormErrors } from '../forms.js';
 import { loginPage, registerPage } from '../views/auth.js';
 import type { PageContext } from '../layout.js';
 import { register } from '../../flows/credentials.js';
+import { logOut } from '../../flows/account.js';
 import { finish, logIn, type LoginResult } from '../../flows/login.js';
 import { modelBackend } from '../../auth/backends.js';
 import type { FastifyReply } from 'fastify';
@@ -124,7 +125,7 @@ export async function authPages(app: FastifyInstance, opts: { portcullis: Portcu
     checkFormToken(request, config);
     const session = await currentSession(portcullis, request);
     const auth = session ? await authOf(portcullis, request) : null;
-    await portcullis.logout(session, auth?.user ?? null, requestInfo(request));
+    await logOut(portcullis, session, auth?.user ?? null, requestInfo(request));
     clearSessionCookie(reply, cookies);
     return redirect(reply, '/login?done=logged_out');
   });
