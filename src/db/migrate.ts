@@ -6,11 +6,12 @@ import { initial } from './migrations/0001_initial.js';
 import { tokens } from './migrations/0002_tokens.js';
 import { throttle } from './migrations/0003_throttle.js';
 import { loginKeys } from './migrations/0005_login_keys.js';
+import { userOrigin } from './migrations/0006_user_origin.js';
 
 class CodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_initial': initial(this.dialect), '0002_tokens': tokens(), '0003_throttle': throttle(), '0005_login_keys': loginKeys() };
+    return { '0001_initial': initial(this.dialect), '0002_tokens': tokens(), '0003_throttle': throttle(), '0005_login_keys': loginKeys(), '0006_user_origin': userOrigin() };
   }
 }
 
