@@ -39,6 +39,8 @@ function buildSource(): void {
     create index auth_user_groups_user on auth_user_groups (user_id);
     create table auth_user_user_permissions (id integer primary key, user_id integer, permission_id integer);
     create index auth_user_user_permissions_user on auth_user_user_permissions (user_id);
+    create table django_migrations (id integer primary key autoincrement, app varchar(255), name varchar(255), applied datetime);
+    insert into django_migrations (app, name, applied) values ('contenttypes', '0001_initial', strftime('%Y-%m-%d %H:%M:%f', 'now'));
     insert into django_content_type values (1, 'auth', 'user');
     insert into auth_permission values (1, 'Can change user', 1, 'change_user'), (2, 'Can view user', 1, 'view_user');
     insert into auth_group values (1, 'staff'), (2, 'customers');

@@ -102,9 +102,15 @@ describe(`a Django database of ${USERS} mixed users`, () => {
     }
     const withoutEmail = djangoUsers.filter((d) => d.email && expectedEmail.get(d.id) === null).length;
     assert.ok(withoutEmail > 0, 'the database has shared mailboxes');
+    // Django's usernames are case-sensitive, portcullis's login is not: "alice" would be a second
+    // account behind the login that reaches "Alice", so the later one is skipped, and said so.
+    const Alice = djangoUsers.find((d) => d.username === 'Alice')!;
+    const alice = djangoUsers.find((d) => d.username === 'alice')!;
+    assert.ok(Alice.id < alice.id);
 
     const { stdout, ms } = importDjango();
-    assert.match(stdout, new RegExp(`^${USERS} users imported, 0 updated, 0 unchanged, 0 skipped in ([\\d.]+) s\\.$`, 'm'));
+    assert.match(stdout, new RegExp(`^${USERS - 1} users imported, 0 updated, 0 unchanged, 1 skipped in ([\\d.]+) s\\.$`, 'm'));
+    assert.match(stdout, new RegExp(`^Skipped .*\\n  #${alice.id} alice: username alice already belongs to user #${Alice.id} \\(Alice\\) of this Django database$`, 'm'));
     assert.match(stdout, /^Groups: 6 imported, 0 updated\. Permissions: \d+ imported, 0 updated\.$/m);
     assert.match(stdout, new RegExp(`^${withoutEmail} users imported without their email`, 'm'));
     const importSeconds = /skipped in ([\d.]+) s/.exec(stdout)![1];
@@ -115,8 +121,10 @@ describe(`a Django database of ${USERS} mixed users`, () => {
     try {
       const hashes = new Map((source.prepare('select id, password from auth_user').all() as Array<{ id: number; password: string }>).map((r) => [r.id, r.password]));
       const ours = new Map((target.prepare('select * from auth_user').all() as Array<Record<string, unknown>>).map((r) => [r.id, r]));
-      assert.equal(ours.size, USERS);
+      assert.equal(ours.size, USERS - 1);
+      assert.equal(ours.get(alice.id), undefined, 'alice is not imported');
       for (const d of djangoUsers) {
+        if (d === alice) continue;
         const p = ours.get(d.id);
         assert.ok(p, `#${d.id} ${d.username} imported under its id`);
         assert.equal(p.username, d.username);
@@ -130,14 +138,22 @@ describe(`a Django database of ${USERS} mixed users`, () => {
       // Group memberships and direct permissions, by name, user for user.
       const pairs = (db: SQLite.Database, query: string) => (db.prepare(query).all() as Array<{ k: string }>).map((r) => r.k).sort();
       const groupsOf = 'select ug.user_id || \':\' || g.name as k from auth_user_groups ug join auth_group g on g.id = ug.group_id';
-      assert.deepEqual(pairs(target, groupsOf), pairs(source, groupsOf));
+      const notAlice = (keys: string[]) => keys.filter((k) => !k.startsWith(`${alice.id}:`));
+      assert.deepEqual(pairs(target, groupsOf), notAlice(pairs(source, groupsOf)));
       assert.deepEqual(
         pairs(target, "select up.user_id || ':' || p.app_label || '.' || p.codename as k from auth_user_user_permissions up join auth_permission p on p.id = up.permission_id"),
-        pairs(
-          source,
-          "select up.user_id || ':' || c.app_label || '.' || p.codename as k from auth_user_user_permissions up join auth_permission p on p.id = up.permission_id join django_content_type c on c.id = p.content_type_id",
+        notAlice(
+          pairs(
+            source,
+            "select up.user_id || ':' || c.app_label || '.' || p.codename as k from auth_user_user_permissions up join auth_permission p on p.id = up.permission_id join django_content_type c on c.id = p.content_type_id",
+          ),
         ),
       );
+      // Every imported user has a login key for each identifier it kept, and its origin recorded.
+      const keys = target.prepare('select count(*) as n from portcullis_login_key').get() as { n: number };
+      const identifiers = [...ours.values()].reduce((n, p) => n + 1 + (p.email && String(p.email).toLowerCase() !== String(p.username).toLowerCase() ? 1 : 0), 0);
+      assert.equal(keys.n, identifiers);
+      assert.equal((target.prepare('select count(*) as n from portcullis_user_origin where user_id = django_id').get() as { n: number }).n, USERS - 1);
       assert.deepEqual(
         pairs(target, "select g.name || ':' || p.app_label || '.' || p.codename as k from auth_group_permissions gp join auth_group g on g.id = gp.group_id join auth_permission p on p.id = gp.permission_id"),
         pairs(
@@ -151,7 +167,7 @@ describe(`a Django database of ${USERS} mixed users`, () => {
     }
 
     // Run again: nothing changed in Django, so nothing changes here.
-    assert.match(importDjango().stdout, new RegExp(`^0 users imported, 0 updated, ${USERS} unchanged, 0 skipped`, 'm'));
+    assert.match(importDjango().stdout, new RegExp(`^0 users imported, 0 updated, ${USERS - 1} unchanged, 1 skipped`, 'm'));
   });
 
   test('every one of them logs in over HTTP with the old password and is upgraded to argon2id', { timeout: 900_000 }, async (t) => {
@@ -171,7 +187,10 @@ describe(`a Django database of ${USERS} mixed users`, () => {
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         const body = (await res.json()) as { user?: { id: number; username: string }; error?: string };
         const who = `#${d.id} ${d.username} (${d.format}${d.active ? '' : ', inactive'})`;
-        if (d.password !== null && d.active) {
+        if (d.username === 'alice') {
+          // Not imported: her login names Alice, whose password hers is not.
+          if (res.status !== 401) failures.push(`${who}: ${res.status} ${JSON.stringify(body)}, expected 401`);
+        } else if (d.password !== null && d.active) {
           if (res.status !== 200 || body.user?.id !== d.id) return void failures.push(`${who}: ${res.status} ${JSON.stringify(body)}`);
           const me = await client.get('/api/auth/me');
           const whoami = (await me.json()) as { user?: { id: number } };
@@ -180,7 +199,7 @@ describe(`a Django database of ${USERS} mixed users`, () => {
       });
       const loginMs = performance.now() - started;
       assert.deepEqual(failures, []);
-      const loggedIn = djangoUsers.filter((d) => d.password !== null && d.active);
+      const loggedIn = djangoUsers.filter((d) => d.password !== null && d.active && d.username !== 'alice');
       const usableFormats = new Set(djangoUsers.filter((d) => d.password !== null).map((d) => d.format));
       assert.deepEqual(new Set(loggedIn.map((d) => d.format)), usableFormats, 'users of every hash format logged in');
       const refused = djangoUsers.length - loggedIn.length;
@@ -193,6 +212,7 @@ describe(`a Django database of ${USERS} mixed users`, () => {
       const stored = new Map((target.prepare('select id, password from auth_user').all() as Array<{ id: number; password: string }>).map((r) => [r.id, r.password]));
       target.close();
       for (const d of djangoUsers) {
+        if (d.username === 'alice') continue;
         const encoded = stored.get(d.id)!;
         if (d.password === null) {
           assert.equal(hashers.isPasswordUsable(encoded), false, `${d.username}: still unusable`);

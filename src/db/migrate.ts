@@ -7,6 +7,7 @@ import { tokens } from './migrations/0002_tokens.js';
 import { throttle } from './migrations/0003_throttle.js';
 import { refreshFamilies } from './migrations/0004_refresh_families.js';
 import { loginKeys } from './migrations/0005_login_keys.js';
+import { userOrigin } from './migrations/0006_user_origin.js';
 
 class CodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
@@ -17,6 +18,7 @@ class CodeMigrations implements MigrationProvider {
       '0003_throttle': throttle(),
       '0004_refresh_families': refreshFamilies(),
       '0005_login_keys': loginKeys(),
+      '0006_user_origin': userOrigin(),
     };
   }
 }

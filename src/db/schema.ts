@@ -119,6 +119,13 @@ export interface LoginKeyTable {
   field: string;
 }
 
+/** The Django row an imported user came from (src/django/origin.ts); none for portcullis's own users. */
+export interface UserOriginTable {
+  user_id: number;
+  source: string;
+  django_id: number;
+}
+
 export interface MetaTable {
   name: string;
   value: string;
@@ -127,6 +134,7 @@ export interface MetaTable {
 export interface Database {
   portcullis_login_key: LoginKeyTable;
   portcullis_meta: MetaTable;
+  portcullis_user_origin: UserOriginTable;
   portcullis_throttle: ThrottleTable;
   portcullis_signing_key: SigningKeyTable;
   portcullis_refresh_token: RefreshTokenTable;

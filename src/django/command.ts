@@ -3,10 +3,12 @@ import type { PortcullisConfig } from '../config.js';
 import { connectDatabase } from '../db/connect.js';
 import { migrate } from '../db/migrate.js';
 import { importDjango, type ImportProgress, type ImportSummary } from './import.js';
+import type { ImportConflict } from './survey.js';
 import { openDjangoSource } from './source.js';
 
-export const IMPORT_DJANGO_USAGE = `  import-django --from SQLITE_PATH_OR_DATABASE_URL [--user-table T] [--map COLUMN=FIELD]... [--dry-run] [--keep-passwords] [--batch-size N]
-                                      copy users, groups and permissions from a Django database (old passwords keep working)
+export const IMPORT_DJANGO_USAGE = `  import-django --from SQLITE_PATH_OR_DATABASE_URL [--user-table T] [--map COLUMN=FIELD]... [--dry-run] [--keep-passwords] [--remap-ids] [--source NAME] [--batch-size N]
+                                      copy users, groups and permissions from a Django database (old passwords keep working);
+                                      never replaces a portcullis user it did not import, lists every conflict (--dry-run: and writes nothing)
 `;
 
 /** A one-line bar redrawn in place on a terminal, at most five times a second. */
@@ -28,22 +30,39 @@ function progressBar(stream: NodeJS.WriteStream): (p: ImportProgress) => void {
   };
 }
 
+const SECTIONS: Array<[ImportConflict['action'], string]> = [
+  ['refused', 'Ids that belong to other portcullis users (the import refuses them; --remap-ids imports them under new ids):'],
+  ['remapped', 'Imported under a new id, because their Django id belongs to another portcullis user (--remap-ids):'],
+  ['skipped', 'Skipped (nothing of theirs written; an account portcullis had is left as it was):'],
+];
+
+/** The summary of a run, with every conflict: the same lines for a dry run and a real one. */
 export function formatSummary(s: ImportSummary, seconds: number): string {
   const u = s.users;
-  const lines = [
-    `${s.dryRun ? 'Dry run (nothing written): ' : ''}${u.imported} users imported, ${u.updated} updated, ${u.unchanged} unchanged, ${u.skipped} skipped in ${seconds.toFixed(1)} s.`,
-    `Groups: ${s.groups.imported} imported, ${s.groups.updated} updated. Permissions: ${s.permissions.imported} imported, ${s.permissions.updated} updated.`,
-  ];
-  if (u.withoutEmail) {
-    lines.push(`${u.withoutEmail} users imported without their email, because another user already has that address (portcullis allows one account per mailbox):`);
-    for (const n of s.emailCleared) lines.push(`  #${n.id} ${n.username}: ${n.reason}`);
-    if (u.withoutEmail > s.emailCleared.length) lines.push(`  … and ${u.withoutEmail - s.emailCleared.length} more`);
+  const refusedCount = s.conflicts.filter((c) => c.action === 'refused').length;
+  const lines = s.refused
+    ? [
+        `${s.dryRun ? 'Dry run: the import would be refused' : 'Import refused'} (nothing written): ${refusedCount} Django users have an id that belongs to a portcullis user who did not come from them.`,
+        'Run again with --remap-ids to import them under new ids (not with PORTCULLIS_SESSION_STORE=django), or move those portcullis users out of the way.',
+      ]
+    : [
+        `${s.dryRun ? 'Dry run (nothing written): ' : ''}${u.imported} users imported, ${u.updated} updated, ${u.unchanged} unchanged, ${u.skipped} skipped in ${seconds.toFixed(1)} s.`,
+        `Groups: ${s.groups.imported} imported, ${s.groups.updated} updated. Permissions: ${s.permissions.imported} imported, ${s.permissions.updated} updated.`,
+      ];
+  lines.push(`Django database: ${s.source} (a later run updates the users it imported from there, and nobody else).`);
+  const line = (c: ImportConflict) => `  #${c.djangoId} ${c.username}: ${c.message}`;
+  for (const [action, title] of SECTIONS.slice(0, 2)) {
+    const list = s.conflicts.filter((c) => c.action === action);
+    if (list.length) lines.push(title, ...list.map(line));
   }
-  if (u.skipped) {
-    lines.push('Skipped:');
-    for (const n of s.skipped) lines.push(`  #${n.id} ${n.username}: ${n.reason}`);
-    if (u.skipped > s.skipped.length) lines.push(`  … and ${u.skipped - s.skipped.length} more`);
+  const cleared = s.conflicts.filter((c) => c.action === 'cleared');
+  for (const field of [...new Set(cleared.map((c) => c.field!))]) {
+    const list = cleared.filter((c) => c.field === field);
+    const users = new Set(list.map((c) => c.djangoId)).size;
+    lines.push(`${users} users ${s.refused ? 'would be ' : ''}imported without their ${field}, because another account already has it (one identifier names one account):`, ...list.map(line));
   }
+  const skipped = s.conflicts.filter((c) => c.action === 'skipped');
+  if (skipped.length) lines.push(s.refused ? SECTIONS[2]![1].replace('Skipped', 'Would be skipped') : SECTIONS[2]![1], ...skipped.map(line));
   if (s.unmappedColumns.length) lines.push(`Django columns not imported (map them with --map COLUMN=FIELD): ${s.unmappedColumns.join(', ')}.`);
   return lines.join('\n');
 }
@@ -59,6 +78,8 @@ export async function importDjangoCommand(args: string[], config: PortcullisConf
       'dry-run': { type: 'boolean' },
       'keep-passwords': { type: 'boolean' },
       'batch-size': { type: 'string' },
+      'remap-ids': { type: 'boolean' },
+      source: { type: 'string' },
     },
   });
   if (!values.from) throw new Error('import-django needs --from SQLITE_PATH_OR_DATABASE_URL.');
@@ -70,6 +91,10 @@ export async function importDjangoCommand(args: string[], config: PortcullisConf
   }
   const batchSize = Number(values['batch-size'] ?? 1000);
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error('--batch-size takes a positive whole number.');
+  if (values['remap-ids'] && config.sessionStore === 'django') {
+    // Django's sessions name users by Django's ids: under another id they would open someone else's account.
+    throw new Error('--remap-ids cannot be used with PORTCULLIS_SESSION_STORE=django: the shared sessions name users by their Django ids. Move the conflicting portcullis users out of the way instead (see --dry-run).');
+  }
   const source = await openDjangoSource(values.from);
   const handle = connectDatabase(config.databaseUrl);
   try {
@@ -79,13 +104,16 @@ export async function importDjangoCommand(args: string[], config: PortcullisConf
       userTable: values['user-table'],
       map,
       userFields: config.userFields,
+      loginFields: config.loginFields,
       batchSize,
       dryRun: values['dry-run'],
       keepPasswords: values['keep-passwords'],
+      remapIds: values['remap-ids'],
+      sourceName: values.source,
       onProgress: process.stderr.isTTY ? progressBar(process.stderr) : undefined,
     });
     console.log(formatSummary(summary, (Date.now() - started) / 1000));
-    return 0;
+    return summary.refused ? 1 : 0;
   } finally {
     await source.close();
     await handle.close();

@@ -3,6 +3,7 @@ import { connectDatabase, type DatabaseHandle } from '../db/connect.js';
 import type { PasswordHashers } from '../passwords/index.js';
 import { UserManager, type UserManagerOptions } from '../users/manager.js';
 import type { User } from '../users/types.js';
+import { remappedUserCount } from './origin.js';
 import { DjangoSessionStore } from './session-store.js';
 
 /**
@@ -14,6 +15,7 @@ export async function openDjangoSessionStore(config: PortcullisConfig, database:
   if (!config.djangoSecretKey) {
     throw new ConfigError('PORTCULLIS_SESSION_STORE=django needs PORTCULLIS_DJANGO_SECRET_KEY: the SECRET_KEY of the Django app that shares the sessions.');
   }
+  await refuseRemappedUsers(database);
   const own = config.djangoDatabaseUrl && config.djangoDatabaseUrl !== config.databaseUrl;
   const handle = own ? connectDatabase(config.djangoDatabaseUrl!) : database;
   const store = new DjangoSessionStore(handle, config.djangoSecretKey, config.sessionAge * 1000, Boolean(own));
@@ -24,6 +26,27 @@ export async function openDjangoSessionStore(config: PortcullisConfig, database:
     throw err;
   }
   return store;
+}
+
+/**
+ * Django's sessions name their user by Django's id (`_auth_user_id`), and this mode reads that id as
+ * portcullis's: a user imported under another id (import-django --remap-ids) would have its Django
+ * sessions open someone else's account, so the mode does not start while there is one.
+ */
+async function refuseRemappedUsers(database: DatabaseHandle): Promise<void> {
+  let remapped: number;
+  try {
+    remapped = await remappedUserCount(database.db);
+  } catch (err) {
+    // Migrations not run (createPortcullis({migrate: false})): no import has recorded anything here.
+    if (/no such table|does not exist|doesn't exist/i.test((err as Error).message)) return;
+    throw err;
+  }
+  if (remapped) {
+    throw new ConfigError(
+      `PORTCULLIS_SESSION_STORE=django: ${remapped} users were imported under ids other than their Django ids (import-django --remap-ids), and Django's sessions name users by Django's id. Use another session store, or import into a database where the Django ids are free.`,
+    );
+  }
 }
 
 /**

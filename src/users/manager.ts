@@ -340,6 +340,8 @@ export class UserManager {
       await trx.deleteFrom('auth_user_groups').where('user_id', '=', id).execute();
       await trx.deleteFrom('auth_user_user_permissions').where('user_id', '=', id).execute();
       await trx.deleteFrom('portcullis_login_key').where('user_id', '=', id).execute();
+      // A later user may get this id again (SQLite reuses the highest); it must not inherit the origin.
+      await trx.deleteFrom('portcullis_user_origin').where('user_id', '=', id).execute();
       const result = await trx.deleteFrom('auth_user').where('id', '=', id).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     });
