@@ -74,10 +74,11 @@ before(async () => {
   const ex = express();
   ex.set('trust proxy', 'loopback');
   ex.use(express.json());
-  ex.use(expressPortcullis(p, { csrf: false }));
+  ex.use(expressPortcullis(p));
   ex.post('/app-login', (req, res, next) => {
     req.portcullis!.login({ username: req.body.username, password: req.body.password }).then((r) => void res.status(r.ok ? 200 : r.reason === 'step_required' ? 202 : 401).json(r), next);
   });
+  ex.post('/app-write', (req, res) => void res.status(req.user ? 200 : 401).json({ user: req.user?.username ?? null }));
   ex.use(errorHandler());
   expressServer = await new Promise<Server>((resolve) => {
     const s = ex.listen(0, '127.0.0.1', () => resolve(s));
@@ -85,17 +86,22 @@ before(async () => {
   expressUrl = `http://127.0.0.1:${(expressServer.address() as AddressInfo).port}`;
 
   fastifyApp = Fastify({ trustProxy: '127.0.0.1' });
-  await fastifyApp.register(fastifyPortcullis, { portcullis: p, csrf: false });
+  await fastifyApp.register(fastifyPortcullis, { portcullis: p });
   fastifyApp.post<{ Body: { username: string; password: string } }>('/app-login', async (request, reply) => {
     const r = await request.portcullis.login({ username: request.body.username, password: request.body.password });
     return reply.code(r.ok ? 200 : r.reason === 'step_required' ? 202 : 401).send(r);
   });
+  fastifyApp.post('/app-write', async (request, reply) => reply.code(request.user ? 200 : 401).send({ user: request.user?.username ?? null }));
   await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
   fastifyUrl = `http://127.0.0.1:${(fastifyApp.server.address() as AddressInfo).port}`;
 
-  const auth = portcullisFetch(p, { csrf: false, clientIp: (r) => r.headers.get('x-client-ip') ?? undefined });
+  const auth = portcullisFetch(p, { clientIp: (r) => r.headers.get('x-client-ip') ?? undefined });
   fetchLogin = async (request) => {
     try {
+      if (new URL(request.url).pathname === '/app-write') {
+        const u = await auth.user(request);
+        return Response.json({ user: u?.username ?? null }, { status: u ? 200 : 401 });
+      }
       const body = (await request.clone().json()) as { username: string; password: string };
       const r = await auth.context(request).login(body);
       return auth.finish(request, Response.json(r, { status: r.ok ? 200 : r.reason === 'step_required' ? 202 : 401 }));
@@ -409,5 +415,44 @@ describe('a login step can pause the login at every door', () => {
     assert.equal(res.status, 202);
     assert.match(html, /One more step is needed to log in: confirm/);
     assert.equal((await browser.get('/account')).res.status, 303, 'sent back to the login');
+  });
+});
+
+describe('the origin rule (CSRF) at every door', () => {
+  const EVIL = 'http://evil.example';
+  const post = (url: string, body: unknown, headers: Record<string, string>) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const viaFetch = (path: string, body: unknown, headers: Record<string, string>) =>
+    fetchLogin(new Request('http://app.test' + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-client-ip': freshIp(), ...headers }, body: JSON.stringify(body) }));
+
+  test('a login from a foreign origin is refused 403 at every door, cookie or not', async () => {
+    await user('csrf-login');
+    const creds = { username: 'csrf-login', password: PASSWORD };
+    const answers = [
+      (await post(server.url + '/api/auth/login', creds, { origin: EVIL })).status,
+      (await post(server.url + '/api/auth/token', creds, { origin: EVIL })).status,
+      (await post(expressUrl + '/app-login', creds, { origin: EVIL })).status,
+      (await post(fastifyUrl + '/app-login', creds, { origin: EVIL })).status,
+      (await viaFetch('/app-login', creds, { origin: EVIL })).status,
+      (await post(expressUrl + '/app-login', creds, { 'sec-fetch-site': 'cross-site' })).status,
+    ];
+    assert.deepEqual(answers, [403, 200, 403, 403, 403, 403], 'the token endpoint sets no cookie, so it is not a login CSRF');
+  });
+
+  test('a cookie-riding write from a foreign origin is refused; the same with an Authorization header is not', async () => {
+    await user('csrf-writer');
+    const login = await api(freshIp()).post('/api/auth/login', { username: 'csrf-writer', password: PASSWORD });
+    const key = /sessionid=([^;]+)/.exec(login.headers.getSetCookie().join(';'))![1]!;
+    const cookie = { cookie: `sessionid=${key}`, origin: EVIL };
+    const header = { cookie: `sessionid=${key}`, origin: EVIL, authorization: `Session ${key}` };
+    for (const [door, send] of [
+      ['express', (h: Record<string, string>) => post(expressUrl + '/app-write', {}, h)],
+      ['fastify', (h: Record<string, string>) => post(fastifyUrl + '/app-write', {}, h)],
+      ['fetch', (h: Record<string, string>) => viaFetch('/app-write', {}, h)],
+      ['server', (h: Record<string, string>) => post(server.url + '/api/auth/sessions/revoke-others', {}, h)],
+    ] as const) {
+      assert.equal((await send(cookie)).status, 403, `${door}: the cookie from a foreign page`);
+      assert.equal((await send(header)).status, 200, `${door}: authorized by the header, not the cookie`);
+    }
   });
 });

@@ -5,97 +5,20 @@ import { toPublicUser } from '../users/types.js';
 import { ApiError } from '../errors.js';
 import { RequestSession } from '../sessions/request-session.js';
 import type { Credentials } from '../auth/backends.js';
+import { isSafeMethod, resolveAuth, sessionKeyFrom, type RequestAuth } from '../request/credentials.js';
+import { clearedSessionCookie, readCookie, sessionCookie } from '../request/cookies.js';
+import { csrfRefused, type OriginFacts } from '../request/origin.js';
 
 /**
- * What every framework binding shares: where a request's credential is, how it becomes a user, and
- * the guards. The adapters only translate their framework's request into `RequestFacts` and an
- * ApiError into their framework's answer; none of them validates a session itself.
+ * What every framework binding shares: the request's view of portcullis (credential, user, session,
+ * login, guards), over the same request layer as portcullis's own server (src/request/). The
+ * adapters only translate their framework's request into `RequestFacts` and an ApiError into their
+ * framework's answer; none of them validates a session or writes a cookie itself.
  */
 
-export type RequestAuth =
-  /** A session key, from the cookie or `Authorization: Session <key>` from a non-browser client. */
-  | (SessionUser & { via: 'cookie' | 'header' })
-  /** A bearer access token: a user, but no session to change or list. */
-  | { user: User; session: null; via: 'bearer' };
-
-/** The session key a request carries: the Authorization header first, else the cookie. */
-export function sessionKeyFrom(authorization: string | undefined, cookieValue: string | undefined): { key: string; via: 'cookie' | 'header' } | null {
-  if (authorization && authorization.startsWith('Session ')) return { key: authorization.slice(8).trim(), via: 'header' };
-  return cookieValue ? { key: cookieValue, via: 'cookie' } : null;
-}
-
-/** Methods that change nothing: their credentials may be answered from the short-lived auth cache. */
-export function isSafeMethod(method: string): boolean {
-  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
-}
-
-/** The token of an `Authorization: Bearer <token>` header, or undefined. */
-function bearerToken(authorization: string | undefined): string | undefined {
-  return authorization !== undefined && authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
-}
-
-/**
- * resolveAuth's answer when the auth cache already has it (a safe request whose credential was
- * checked a moment ago), with no promise in between; undefined when the store must be asked (or the
- * request is anonymous). Authenticated reads are most requests, and this is all they cost.
- */
-export function cachedAuth(
-  portcullis: Portcullis,
-  authorization: string | undefined,
-  cookieValue: string | undefined,
-  method: string,
-): RequestAuth | undefined {
-  if (!isSafeMethod(method)) return undefined;
-  const token = bearerToken(authorization);
-  if (token !== undefined) {
-    const user = portcullis.cachedTokenUser(token);
-    return user && { user, session: null, via: 'bearer' };
-  }
-  const found = sessionKeyFrom(authorization, cookieValue);
-  const su = found && portcullis.cachedSessionUser(found.key);
-  return su ? { user: su.user, session: su.session, via: found.via } : undefined;
-}
-
-/**
- * Bearer token, else session key (header or cookie), else nobody. `method` decides whether a
- * credential checked a moment ago may be trusted again (safe methods: cachedAuth) or must go to the
- * store.
- */
-export async function resolveAuth(
-  portcullis: Portcullis,
-  authorization: string | undefined,
-  cookieValue: string | undefined,
-  method = 'POST',
-): Promise<RequestAuth | null> {
-  const known = cachedAuth(portcullis, authorization, cookieValue, method);
-  if (known) return known;
-  const token = bearerToken(authorization);
-  if (token !== undefined) {
-    const user = await portcullis.getUserFromAccessToken(token);
-    return user ? { user, session: null, via: 'bearer' } : null;
-  }
-  const found = sessionKeyFrom(authorization, cookieValue);
-  if (!found) return null;
-  const su = await portcullis.getUser(found.key);
-  return su ? { user: su.user, session: su.session, via: found.via } : null;
-}
-
-/** One cookie out of a Cookie header; frameworks without a cookie parser (Express, fetch) need this. */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    let value = part.slice(eq + 1).trim();
-    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    try {
-      return decodeURIComponent(value);
-    } catch {
-      return value;
-    }
-  }
-  return undefined;
-}
+export type { RequestAuth } from '../request/credentials.js';
+export { cachedAuth, isSafeMethod, resolveAuth, sessionKeyFrom } from '../request/credentials.js';
+export { readCookie } from '../request/cookies.js';
 
 /** The parts of an HTTP request the core looks at, whatever framework delivered it. */
 /** What `RequestContext.login` answers: the user, or why not (wrong credentials, or a login step to take). */
@@ -104,31 +27,11 @@ export type LoginOutcome =
   | { ok: false; reason: 'invalid_credentials' }
   | { ok: false; reason: 'step_required'; step: string; detail?: LoginPause['detail'] };
 
-export interface RequestFacts {
-  method: string;
-  /** The origin the request was addressed to (`http://localhost:3000`), for the CSRF origin check. */
-  ownOrigin: string;
-  authorization?: string;
+export interface RequestFacts extends OriginFacts {
   cookie?: string;
-  origin?: string;
-  secFetchSite?: string;
   /** The client's address as the framework knows it (its proxy settings applied): the throttle counts it. */
   ip?: string;
   userAgent?: string;
-}
-
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-/**
- * Contract section 6 for the application's own routes: an unsafe request riding on the session cookie
- * must come from the app's own origin or a trusted one. Header-authenticated requests carry no ambient
- * credential and pass.
- */
-export function csrfRefused(facts: RequestFacts, sessionCookie: string | undefined, trustedOrigins: readonly string[]): boolean {
-  if (!UNSAFE.has(facts.method.toUpperCase()) || sessionCookie === undefined) return false;
-  if (facts.authorization?.startsWith('Bearer ') || facts.authorization?.startsWith('Session ')) return false;
-  if (facts.origin !== undefined) return facts.origin !== facts.ownOrigin && !trustedOrigins.includes(facts.origin);
-  return facts.secFetchSite === 'cross-site';
 }
 
 /**
@@ -146,6 +49,8 @@ export class RequestContext {
   constructor(
     readonly portcullis: Portcullis,
     readonly facts: RequestFacts,
+    /** The adapter's `csrf` option: whether the origin rule of contract section 6 applies. */
+    private readonly csrf = true,
   ) {
     this.sessionCookie = readCookie(facts.cookie, portcullis.config.sessionCookieName);
     this.method = facts.method.toUpperCase();
@@ -215,6 +120,8 @@ export class RequestContext {
    * The user comes back as the API shows it (no password hash).
    */
   async login(credentials: Credentials, options: { remember?: boolean; ip?: string | null; userAgent?: string | null } = {}): Promise<LoginOutcome> {
+    // A login is checked for its origin even without a session cookie (login CSRF), as on the API.
+    if (this.csrf && csrfRefused(this.facts, true, this.portcullis.config.trustedOrigins, true)) throw new ApiError('csrf_failed');
     const client = { ip: options.ip ?? this.facts.ip ?? 'unknown', userAgent: options.userAgent ?? this.facts.userAgent ?? null };
     const session = await this.session();
     const result = await logIn(this.portcullis, credentials, client, { remember: options.remember, previous: session.current });
@@ -247,32 +154,19 @@ export class RequestContext {
     const session = await this.sessionPending;
     const instruction = await session.commit();
     const { config } = this.portcullis;
-    const secure = config.secureCookies || this.facts.ownOrigin.startsWith('https:');
-    const cookie = instruction
-      ? serializeCookie(config.sessionCookieName, instruction.action === 'set' ? instruction.key : '', {
-          maxAge: instruction.action === 'set' ? instruction.maxAge : 0,
-          sameSite: config.sameSite,
-          secure,
-        })
-      : null;
+    const https = this.facts.ownOrigin.startsWith('https:');
+    const cookie = !instruction
+      ? null
+      : instruction.action === 'set'
+        ? sessionCookie(config, instruction.key, instruction.maxAge, https)
+        : clearedSessionCookie(config, https);
     return { setCookie: cookie, varyCookie: session.accessed };
   }
 
   /** Throws 403 `csrf_failed` when an unsafe cookie-authenticated request comes from a foreign origin. */
   checkCsrf(): void {
-    if (csrfRefused(this.facts, this.sessionCookie, this.portcullis.config.trustedOrigins)) throw new ApiError('csrf_failed');
+    if (csrfRefused(this.facts, this.sessionCookie !== undefined, this.portcullis.config.trustedOrigins)) throw new ApiError('csrf_failed');
   }
-}
-
-/** A Set-Cookie value for the session cookie, with the contract's attributes. */
-export function serializeCookie(name: string, value: string, options: { maxAge: number | null; sameSite: string; secure: boolean }): string {
-  const parts = [`${name}=${encodeURIComponent(value)}`, 'Path=/', 'HttpOnly', `SameSite=${options.sameSite}`];
-  if (options.maxAge !== null) {
-    parts.push(`Max-Age=${options.maxAge}`);
-    if (options.maxAge === 0) parts.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
-  }
-  if (options.secure) parts.push('Secure');
-  return parts.join('; ');
 }
 
 /** Options every adapter takes. */

@@ -57,7 +57,7 @@ function contextOf(req: Request): RequestContext {
 export function portcullis(instance: Portcullis, options: AdapterOptions = {}): RequestHandler {
   const { csrf = true } = options;
   return (req, res, next) => {
-    const ctx = new RequestContext(instance, factsOf(req));
+    const ctx = new RequestContext(instance, factsOf(req), csrf);
     req.portcullis = ctx;
     req.user = null;
     const work = async () => {

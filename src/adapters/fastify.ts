@@ -53,7 +53,7 @@ async function portcullisPlugin(app: FastifyInstance, options: FastifyPortcullis
   app.decorateRequest('portcullis', null as unknown as RequestContext);
   app.decorateRequest('session', null as unknown as RequestSession);
   app.addHook('onRequest', async (request) => {
-    request.portcullis = new RequestContext(portcullis, factsOf(request));
+    request.portcullis = new RequestContext(portcullis, factsOf(request), csrf);
   });
   // After body parsing and before any handler: by then request.user is settled.
   app.addHook('preHandler', async (request, reply) => {

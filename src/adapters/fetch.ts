@@ -57,7 +57,7 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
   const contexts = new WeakMap<Request, RequestContext>();
   const context = (request: Request) => {
     let ctx = contexts.get(request);
-    if (!ctx) contexts.set(request, (ctx = new RequestContext(portcullis, factsOf(request, clientIp))));
+    if (!ctx) contexts.set(request, (ctx = new RequestContext(portcullis, factsOf(request, clientIp), csrf)));
     return ctx;
   };
   const user = async (request: Request) => {

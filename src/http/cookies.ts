@@ -1,51 +1,37 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PortcullisConfig } from '../config.js';
+import { clearedSessionCookie, csrfCookie, sessionCookie } from '../request/cookies.js';
+
+/**
+ * The server's cookies, written by the same functions as the adapters' (src/request/cookies.ts);
+ * this file only hands them to Fastify.
+ */
 
 export interface CookiePolicy {
-  name: string;
-  sameSite: 'lax' | 'strict' | 'none';
-  secure(request: FastifyRequest): boolean;
+  config: PortcullisConfig;
 }
 
 export function cookiePolicy(config: PortcullisConfig): CookiePolicy {
-  return {
-    name: config.sessionCookieName,
-    sameSite: config.sameSite.toLowerCase() as CookiePolicy['sameSite'],
-    // Secure whenever the browser reached us over HTTPS, or when the deployment says it always does.
-    secure: (request) => config.secureCookies || request.protocol === 'https',
-  };
+  return { config };
+}
+
+const overHttps = (request: FastifyRequest) => request.protocol === 'https';
+
+/** Adds one Set-Cookie line to the answer, beside any already there. */
+export function appendSetCookie(reply: FastifyReply, line: string): void {
+  const existing = reply.getHeader('set-cookie');
+  reply.header('set-cookie', [...(existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]), line]);
 }
 
 /** The session cookie carries only the random key; persistent for `maxAgeSeconds`, else a browser-session cookie. */
 export function setSessionCookie(reply: FastifyReply, policy: CookiePolicy, key: string, maxAgeSeconds: number | null): void {
-  reply.setCookie(policy.name, key, {
-    httpOnly: true,
-    path: '/',
-    sameSite: policy.sameSite,
-    secure: policy.secure(reply.request),
-    ...(maxAgeSeconds === null ? {} : { maxAge: maxAgeSeconds }),
-  });
+  appendSetCookie(reply, sessionCookie(policy.config, key, maxAgeSeconds, overHttps(reply.request)));
 }
 
 export function clearSessionCookie(reply: FastifyReply, policy: CookiePolicy): void {
-  reply.setCookie(policy.name, '', {
-    httpOnly: true,
-    path: '/',
-    sameSite: policy.sameSite,
-    secure: policy.secure(reply.request),
-    maxAge: 0,
-    expires: new Date(0),
-  });
+  appendSetCookie(reply, clearedSessionCookie(policy.config, overHttps(reply.request)));
 }
 
-const CSRF_COOKIE_AGE = 365 * 24 * 3600;
-
 export function setCsrfCookie(reply: FastifyReply, config: PortcullisConfig, token: string): void {
-  reply.setCookie(config.csrfCookieName, token, {
-    httpOnly: false,
-    path: '/',
-    sameSite: 'lax',
-    secure: config.secureCookies || reply.request.protocol === 'https',
-    maxAge: CSRF_COOKIE_AGE,
-  });
+  appendSetCookie(reply, csrfCookie(config, token, overHttps(reply.request)));
 }

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
-
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+import { csrfRefused } from '../request/origin.js';
 
 export interface CsrfOptions {
   trustedOrigins: string[];
@@ -21,14 +20,11 @@ export function ownOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
-export function isTrustedOrigin(origin: string, request: FastifyRequest, trusted: string[]): boolean {
-  return origin === ownOrigin(request) || trusted.includes(origin);
-}
 
 /**
- * Contract section 6: an unsafe request that rides on a session cookie (or any login/register) must
- * come from our own origin or a trusted one. Requests authenticated only by an Authorization header
- * carry no ambient credential, so a forged cross-site request gains nothing and is let through.
+ * Contract section 6 on the server's routes, by the rule every door uses (src/request/origin.ts
+ * `csrfRefused`): an unsafe request that rides on a session cookie (or any login/register) must come
+ * from our own origin or a trusted one; a request authorized by an Authorization header is exempt.
  */
 export function registerCsrf(app: FastifyInstance, options: CsrfOptions): void {
   app.addHook('preHandler', (request, _reply, done) => {
@@ -37,12 +33,18 @@ export function registerCsrf(app: FastifyInstance, options: CsrfOptions): void {
 }
 
 function csrfFailure(request: FastifyRequest, options: CsrfOptions): ApiError | undefined {
-  if (!UNSAFE.has(request.method)) return undefined;
+  const method = request.method;
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return undefined;
+  const site = request.headers['sec-fetch-site'];
+  const facts = {
+    method,
+    ownOrigin: ownOrigin(request),
+    authorization: request.headers.authorization,
+    origin: request.headers.origin,
+    secFetchSite: typeof site === 'string' ? site : undefined,
+  };
   const always = request.routeOptions.config.csrf === 'always';
-  if (!always && request.cookies[options.sessionCookieName] === undefined) return undefined;
-  const origin = request.headers.origin;
-  if (origin !== undefined) return isTrustedOrigin(origin, request, options.trustedOrigins) ? undefined : new ApiError('csrf_failed');
-  return request.headers['sec-fetch-site'] === 'cross-site' ? new ApiError('csrf_failed') : undefined;
+  return csrfRefused(facts, request.cookies[options.sessionCookieName] !== undefined, options.trustedOrigins, always) ? new ApiError('csrf_failed') : undefined;
 }
 
 /** A synchronizer token for HTML forms and the `csrftoken` cookie (Django's CSRF_COOKIE). */

@@ -4,7 +4,7 @@ import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { RequestInfo } from '../auth/backends.js';
 import type { SessionRecord } from '../sessions/base.js';
 import { ApiError } from '../errors.js';
-import { cachedAuth, resolveAuth, sessionKeyFrom, type RequestAuth } from '../adapters/core.js';
+import { cachedAuth, resolveAuth, sessionKeyFrom, type RequestAuth } from '../request/credentials.js';
 
 export type { RequestAuth };
 

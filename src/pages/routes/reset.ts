@@ -4,7 +4,8 @@ import { ApiError, type FieldErrors } from '../../errors.js';
 import { fieldMessage } from '../../i18n/messages.js';
 import { isValidEmail } from '../../users/normalize.js';
 import { confirmPasswordReset, requestPasswordReset, settleResetMails, userForResetAttempt } from '../../auth/password-reset-flow.js';
-import { clearSessionCookie, cookiePolicy } from '../../http/cookies.js';
+import { appendSetCookie, clearSessionCookie, cookiePolicy } from '../../http/cookies.js';
+import { secureCookies, serializeCookie } from '../../request/cookies.js';
 import { checkFormToken } from '../csrf.js';
 import { formErrors, pageContext, redirect, sendPage, type FormBody } from '../context.js';
 import { resetInvalidPage, resetRequestPage, resetSentPage, setPasswordPage } from '../views/reset.js';
@@ -54,16 +55,17 @@ export async function resetPages(app: FastifyInstance, opts: { portcullis: Portc
   });
 
   function tokenCookie(reply: FastifyReply, uid: string, token: string, maxAge: number): void {
-    reply.setCookie(TOKEN_COOKIE, token, {
-      httpOnly: true,
-      // Sent back to this user's set-password page alone.
-      path: `/reset/${uid}/`,
-      // Lax: the link is followed from a mail, a navigation from another site.
-      sameSite: 'lax',
-      secure: cookies.secure(reply.request),
-      maxAge,
-      ...(maxAge === 0 ? { expires: new Date(0) } : {}),
-    });
+    appendSetCookie(
+      reply,
+      serializeCookie(TOKEN_COOKIE, token, {
+        // Sent back to this user's set-password page alone.
+        path: `/reset/${uid}/`,
+        // Lax: the link is followed from a mail, a navigation from another site.
+        sameSite: 'lax',
+        secure: secureCookies(config, reply.request.protocol === 'https'),
+        maxAge,
+      }),
+    );
   }
 
   async function invalidLink(request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply> {
@@ -120,7 +122,7 @@ export async function resetPages(app: FastifyInstance, opts: { portcullis: Portc
     }
     // The token is spent and every session of the user has ended, this browser's too if it had one.
     tokenCookie(reply, uid, '', 0);
-    if (request.cookies[cookies.name] !== undefined) clearSessionCookie(reply, cookies);
+    if (request.cookies[config.sessionCookieName] !== undefined) clearSessionCookie(reply, cookies);
     return redirect(reply, '/login?done=password_reset');
   });
 }

@@ -1,0 +1,65 @@
+import type { PortcullisConfig } from '../config.js';
+
+/** Reading and writing cookies, the same way on every door (the server and the adapters). */
+
+/** One cookie out of a Cookie header; frameworks without a cookie parser (Express, fetch) need this. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+export interface CookieOptions {
+  /** Seconds; null for a browser-session cookie, 0 to delete it. */
+  maxAge: number | null;
+  sameSite: string;
+  secure: boolean;
+  httpOnly?: boolean;
+  path?: string;
+}
+
+/** A Set-Cookie value. A deleted cookie (maxAge 0) also gets an Expires in the past, for old browsers. */
+export function serializeCookie(name: string, value: string, options: CookieOptions): string {
+  const sameSite = options.sameSite.charAt(0).toUpperCase() + options.sameSite.slice(1).toLowerCase();
+  const parts = [`${name}=${encodeURIComponent(value)}`, `Path=${options.path ?? '/'}`];
+  if (options.httpOnly !== false) parts.push('HttpOnly');
+  parts.push(`SameSite=${sameSite}`);
+  if (options.maxAge !== null) {
+    parts.push(`Max-Age=${options.maxAge}`);
+    if (options.maxAge === 0) parts.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
+  }
+  if (options.secure) parts.push('Secure');
+  return parts.join('; ');
+}
+
+/** Secure whenever the browser reached us over HTTPS, or when the deployment says it always does. */
+export function secureCookies(config: PortcullisConfig, https: boolean): boolean {
+  return config.secureCookies || https;
+}
+
+/** The session cookie (contract section 5): only the random key, HttpOnly; persistent for `maxAge` seconds, else for the browser session. */
+export function sessionCookie(config: PortcullisConfig, key: string, maxAge: number | null, https: boolean): string {
+  return serializeCookie(config.sessionCookieName, key, { maxAge, sameSite: config.sameSite, secure: secureCookies(config, https) });
+}
+
+/** The Set-Cookie that deletes the session cookie. */
+export function clearedSessionCookie(config: PortcullisConfig, https: boolean): string {
+  return sessionCookie(config, '', 0, https);
+}
+
+const CSRF_COOKIE_AGE = 365 * 24 * 3600;
+
+/** Django's CSRF cookie: readable by the page's script (it sends it back as X-CSRFToken), Lax, a year. */
+export function csrfCookie(config: PortcullisConfig, token: string, https: boolean): string {
+  return serializeCookie(config.csrfCookieName, token, { maxAge: CSRF_COOKIE_AGE, sameSite: 'lax', secure: secureCookies(config, https), httpOnly: false });
+}
