@@ -456,3 +456,43 @@ describe('the origin rule (CSRF) at every door', () => {
     }
   });
 });
+
+describe('unknown, inactive and wrong look alike at every door', () => {
+  for (const [name, door] of Object.entries(doors)) {
+    test(`${name}: one answer for an unknown user, an inactive one and a wrong password`, async () => {
+      const sleeper = await user(`sleeper-${name}`);
+      await server.portcullis.deactivate(sleeper);
+      await user(`awake-${name}`);
+      const answers = [
+        await door(freshIp(), `nobody-${name}`, PASSWORD),
+        await door(freshIp(), `sleeper-${name}`, PASSWORD),
+        await door(freshIp(), `awake-${name}`, 'wrong password'),
+      ];
+      assert.deepEqual(answers, [401, 401, 401]);
+    });
+  }
+});
+
+describe('a password change ends the other sessions at every door that reads them', () => {
+  test('sessions from the API, the page and the adapters stop working; the changing one goes on', async () => {
+    await user('changer');
+    const ip = freshIp();
+    const keyOf = (res: Response) => /sessionid=([^;]+)/.exec(res.headers.getSetCookie().join(';'))?.[1];
+    const viaApi = await api(ip).post('/api/auth/login', { username: 'changer', password: PASSWORD });
+    const viaExpress = await fetch(expressUrl + '/app-login', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ username: 'changer', password: PASSWORD }) });
+    const page = new Browser(server, { 'x-forwarded-for': ip });
+    assert.equal((await page.submit('/login', '/login', { username: 'changer', password: PASSWORD })).res.status, 303);
+    const keys = [keyOf(viaApi)!, keyOf(viaExpress)!];
+    const reads = async () => [
+      ...(await Promise.all(keys.map(async (k) => (await fetch(server.url + '/api/auth/me', { headers: { cookie: `sessionid=${k}` } })).status))),
+      ...(await Promise.all(keys.map(async (k) => (await fetch(fastifyUrl + '/app-write', { method: 'POST', headers: { cookie: `sessionid=${k}` } })).status))),
+      (await page.get('/account')).res.status,
+    ];
+    assert.deepEqual(await reads(), [200, 200, 200, 200, 200]);
+    const changer = api(ip);
+    assert.equal((await changer.post('/api/auth/login', { username: 'changer', password: PASSWORD })).status, 200);
+    assert.equal((await changer.post('/api/auth/password', { old_password: PASSWORD, new_password: 'changer brand new phrase' })).status, 200);
+    assert.deepEqual(await reads(), [401, 401, 401, 401, 303]);
+    assert.equal((await changer.get('/api/auth/me')).status, 200, 'the changing session goes on under a new key');
+  });
+});
