@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { connectDatabase } from '../src/db/connect.js';
 import { migrate } from '../src/db/migrate.js';
-import { DEFAULT_USER_FIELDS } from '../src/config.js';
+import { DEFAULT_USER_FIELDS, resolveConfig } from '../src/config.js';
 import { importDjango } from '../src/django/import.js';
 import { openDjangoSource } from '../src/django/source.js';
 
@@ -65,12 +65,13 @@ buildSource();
 console.log(`Built a Django database of ${count.toLocaleString('en')} users in ${((Date.now() - t) / 1000).toFixed(1)} s.`);
 
 const handle = connectDatabase(target ?? `sqlite:${join(dir, 'portcullis.sqlite3')}`);
-await migrate(handle, DEFAULT_USER_FIELDS);
+const { loginFields } = resolveConfig({}, {}, {});
+await migrate(handle, DEFAULT_USER_FIELDS, loginFields);
 const source = await openDjangoSource(sourcePath);
 let peak = 0;
 const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
 t = Date.now();
-const summary = await importDjango(handle, source, { userFields: DEFAULT_USER_FIELDS });
+const summary = await importDjango(handle, source, { userFields: DEFAULT_USER_FIELDS, loginFields });
 const seconds = (Date.now() - t) / 1000;
 clearInterval(sampler);
 peak = Math.max(peak, process.memoryUsage().rss);
