@@ -10,5 +10,5 @@ export { modelBackend } from './auth/backends.js';
 export type { AuthBackend, BackendContext, Credentials, RequestInfo } from './auth/backends.js';
 export type { User, PublicUser, CreateUserInput } from './users/types.js';
 export { toPublicUser } from './users/types.js';
-export type { SessionStore, SessionRecord, SessionData } from './sessions/base.js';
+export type { SessionStore, UserSessionIndex, JoinedUserRead, SessionRecord, SessionData } from './sessions/base.js';
 export { diagnoseOrigin } from './doctor.js';

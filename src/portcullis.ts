@@ -118,7 +118,7 @@ export class Portcullis {
       users,
       hashers,
       onPasswordUpgrade: (user, oldHash, newHash) =>
-        sessions.store.updateAuthHash(user.id, this.authHash(oldHash), this.authHash(newHash)),
+        sessions.followPasswordUpgrade(user.id, this.authHash(oldHash), this.authHash(newHash)),
     };
   }
 

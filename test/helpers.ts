@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createPortcullis, type CreateOptions, type Portcullis } from '../src/portcullis.js';
 import { buildServer } from '../src/http/server.js';
-import { createPgDatabase, OwnRedisCluster } from './instances.js';
+import { createMysqlDatabase, createPgDatabase, dropRedisKeys, OwnRedisCluster } from './instances.js';
 
 /**
  * With PORTCULLIS_TEST_DATABASE=postgres the same suites run on a throwaway PostgreSQL database of
  * their own, created here and dropped afterwards; otherwise on a SQLite file.
  */
 async function testDatabase(dir: string): Promise<{ url: string; drop(): Promise<void> }> {
-  if (process.env.PORTCULLIS_TEST_DATABASE === 'mysql') return mysqlDatabase();
+  if (process.env.PORTCULLIS_TEST_DATABASE === 'mysql') return createMysqlDatabase();
   if (process.env.PORTCULLIS_TEST_DATABASE !== 'postgres') return { url: `sqlite:${join(dir, 'test.sqlite3')}`, drop: async () => {} };
   return createPgDatabase();
 }
@@ -37,34 +37,8 @@ async function testSessionStore(): Promise<{ options: CreateOptions; cleanup(): 
   const prefix = `portcullis-test:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
   return {
     options: { sessionStore: url, redisPrefix: prefix },
-    async cleanup() {
-      const { Redis } = await import('ioredis');
-      const redis = new Redis(url);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
-      redis.disconnect();
-    },
+    cleanup: () => dropRedisKeys(url, prefix),
   };
-}
-
-/** PORTCULLIS_TEST_DATABASE=mysql: a throwaway database on the MySQL/MariaDB at PORTCULLIS_TEST_MYSQL_URL. */
-async function mysqlDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = process.env.PORTCULLIS_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-  const name = `portcullis_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const mysql = await import('mysql2/promise');
-  const run = async (statement: string) => {
-    const conn = await mysql.createConnection({ uri: admin });
-    await conn.query(statement);
-    await conn.end();
-  };
-  await run(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  const url = new URL(admin);
-  url.pathname = '/' + name;
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name}`) };
 }
 
 export interface TestServer {

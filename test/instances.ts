@@ -91,6 +91,35 @@ export async function createPgDatabase(): Promise<ThrowawayPg> {
   };
 }
 
+/** PORTCULLIS_TEST_DATABASE=mysql: a throwaway database on the MySQL/MariaDB at PORTCULLIS_TEST_MYSQL_URL. */
+export async function createMysqlDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = process.env.PORTCULLIS_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+  const name = `portcullis_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const mysql = await import('mysql2/promise');
+  const run = async (statement: string) => {
+    const conn = await mysql.createConnection({ uri: admin });
+    await conn.query(statement);
+    await conn.end();
+  };
+  await run(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  const url = new URL(admin);
+  url.pathname = '/' + name;
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name}`) };
+}
+
+/** Removes every key under a test's own prefix from the shared Redis. */
+export async function dropRedisKeys(url: string, prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
 /** A redis-server of the test's own on a spare port, which the test may stop and start again. */
 export class OwnRedis {
   private child: ChildProcess | null = null;

@@ -175,7 +175,7 @@ describe('sessions on a Redis Cluster', () => {
   });
 
   test('a password-hash upgrade rewrites every session of the user in one script', async () => {
-    const { store } = server.portcullis.sessions;
+    const store = server.portcullis.sessions.store as RedisSessionStore;
     const user = (await server.portcullis.users.getByUsername('spread9'))!;
     const before = await store.listForUser(user.id, Date.now());
     assert.equal(before.length, 2);

@@ -1,7 +1,7 @@
 import { createHash, randomInt } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { DatabaseHandle } from '../db/connect.js';
-import type { DataPatch, SessionData, SessionRecord, SessionStore } from '../sessions/base.js';
+import type { DataPatch, SessionData, SessionRecord, SessionStore, UserSessionIndex } from '../sessions/base.js';
 import { applyPatch } from '../sessions/sql.js';
 import type { SessionKeyScheme } from '../sessions/keys.js';
 import { BadSignature, dumps, loads } from './signing.js';
@@ -56,7 +56,7 @@ export const djangoKeyScheme: SessionKeyScheme = {
  * (list, revoke, end all, follow a password upgrade) decode every live row: O(live sessions), fine
  * for a migration period, not for millions of sessions.
  */
-export class DjangoSessionStore implements SessionStore {
+export class DjangoSessionStore implements SessionStore, UserSessionIndex {
   readonly name = 'django';
   readonly keyScheme = djangoKeyScheme;
   private readonly db: Kysely<DjangoSessionTables>;

@@ -12,7 +12,7 @@ type Draft = Omit<SessionRecord, 'keyHash'>;
  * PORTCULLIS_SESSION_STORE=cookie: the whole session travels in the cookie, signed (HMAC-SHA256 under
  * the secret key) and carrying its own expiry; the server keeps nothing. What that costs: a session
  * cannot be revoked before it expires (logout only asks the browser to forget it), sessions cannot be
- * listed, and every byte of session data rides on every request. A password change or deactivation
+ * listed (it has no UserSessionIndex), and every byte of session data rides on every request. A password change or deactivation
  * still ends it, because each request re-checks the user and the session auth hash.
  */
 export function cookieKeyScheme(secret: string): SessionKeyScheme {
@@ -59,20 +59,12 @@ export class CookieSessionStore implements SessionStore {
     }
   }
 
+  // The value cannot change in place: Sessions issues a new cookie for every change (`immutable`),
+  // and what a browser keeps, the server cannot take back or sweep.
   async touch(): Promise<void> {}
   async patchData(_id: string, _patch: DataPatch): Promise<void> {}
   async setExpiry(): Promise<void> {}
   async delete(): Promise<void> {}
-  async deleteByPublicId(): Promise<boolean> {
-    return false;
-  }
-  async deleteForUser(): Promise<number> {
-    return 0;
-  }
-  async listForUser(): Promise<SessionRecord[]> {
-    return [];
-  }
-  async updateAuthHash(): Promise<void> {}
   async clearExpired(): Promise<number> {
     return 0;
   }

@@ -1,4 +1,4 @@
-import type { SessionData, SessionRecord, SessionStore } from './base.js';
+import { hasJoinedUserRead, hasUserIndex, type SessionData, type SessionRecord, type SessionStore } from './base.js';
 import { defaultKeyScheme, generatePublicId, type SessionKeyScheme } from './keys.js';
 
 export interface SessionOptions {
@@ -100,8 +100,9 @@ export class Sessions {
   ): Promise<{ record: SessionRecord; userRow?: Record<string, unknown> | null } | null> {
     if (!key || !this.keys.isWellFormed(key)) return null;
     const storageId = this.keys.storageId(key);
-    const loaded = this.store.getWithUserRow ? await this.store.getWithUserRow(storageId, now) : null;
-    const record = this.store.getWithUserRow ? (loaded?.record ?? null) : await this.store.get(storageId, now);
+    const joined = hasJoinedUserRead(this.store);
+    const loaded = joined ? await this.store.getWithUserRow(storageId, now) : null;
+    const record = joined ? (loaded?.record ?? null) : await this.store.get(storageId, now);
     if (!record) return null;
     if (this.options.idleTimeout && now - record.lastSeenAt > this.options.idleTimeout * 1000) {
       await this.store.delete(record.keyHash);
@@ -143,20 +144,34 @@ export class Sessions {
     await this.changed(record.userId);
   }
 
-  list(userId: number, now = Date.now()): Promise<SessionRecord[]> {
-    return this.store.listForUser(userId, now);
+  // The per-user operations need a store with a UserSessionIndex. One without (signed cookies) finds
+  // no session of a user: it lists none, revokes none and ends none, and a password upgrade has no
+  // server-side copy to follow. A password change still ends such sessions, because each request
+  // checks the session's auth hash against the user's password; and the listeners still hear of the
+  // user, so the auth cache forgets what it had judged valid.
+
+  /** The user's live sessions, most recently seen first. */
+  async list(userId: number, now = Date.now()): Promise<SessionRecord[]> {
+    return hasUserIndex(this.store) ? this.store.listForUser(userId, now) : [];
   }
 
+  /** Ends one of the user's sessions by its public id; false when the user has none by that id. */
   async revoke(userId: number, publicId: string): Promise<boolean> {
-    const revoked = await this.store.deleteByPublicId(userId, publicId);
+    const revoked = hasUserIndex(this.store) ? await this.store.deleteByPublicId(userId, publicId) : false;
     await this.changed(userId);
     return revoked;
   }
 
+  /** Ends every session of the user but `except`; returns how many ended. */
   async endAllForUser(userId: number, except?: SessionRecord): Promise<number> {
-    const ended = await this.store.deleteForUser(userId, except?.keyHash);
+    const ended = hasUserIndex(this.store) ? await this.store.deleteForUser(userId, except?.keyHash) : 0;
     await this.changed(userId);
     return ended;
+  }
+
+  /** After a password-hash upgrade (same password, new hash): the user's sessions stay valid. */
+  async followPasswordUpgrade(userId: number, oldAuthHash: string, newAuthHash: string): Promise<void> {
+    if (hasUserIndex(this.store)) await this.store.updateAuthHash(userId, oldAuthHash, newAuthHash);
   }
 
   clearExpired(now = Date.now()): Promise<number> {

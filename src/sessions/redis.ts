@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { redisCall, scanTargets, type RedisClient, type RedisHandle } from '../redis.js';
-import type { DataPatch, SessionData, SessionRecord, SessionStore } from './base.js';
+import type { DataPatch, SessionData, SessionRecord, SessionStore, UserSessionIndex } from './base.js';
 import { generateSessionKey, type SessionKeyScheme } from './keys.js';
 
 /**
@@ -125,7 +125,7 @@ return 1`;
  * its expiry, and a per-user sorted set (scored by expiry) as the index that makes "end every session
  * of this user" one operation.
  */
-export class RedisSessionStore implements SessionStore {
+export class RedisSessionStore implements SessionStore, UserSessionIndex {
   readonly name = 'redis';
   readonly keyScheme: ReturnType<typeof redisKeyScheme>;
   private readonly redis: RedisClient;

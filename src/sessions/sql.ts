@@ -3,7 +3,7 @@ import type { Statement } from 'better-sqlite3';
 import type { DatabaseHandle } from '../db/connect.js';
 import { retryOnDeadlock } from '../db/portable.js';
 import type { SessionTable } from '../db/schema.js';
-import type { DataPatch, SessionData, SessionRecord, SessionStore } from './base.js';
+import type { DataPatch, JoinedUserRead, SessionData, SessionRecord, SessionStore, UserSessionIndex } from './base.js';
 
 export function applyPatch(data: SessionData, patch: DataPatch): SessionData {
   const next: SessionData = patch.clear ? {} : { ...data };
@@ -40,7 +40,7 @@ function fromRow(row: Selectable<SessionTable>): SessionRecord {
 }
 
 /** The default store: one row per session in `portcullis_session`, found by the key's hash. */
-export class SqlSessionStore implements SessionStore {
+export class SqlSessionStore implements SessionStore, UserSessionIndex, JoinedUserRead {
   readonly name = 'database';
   private getStatement: Statement | undefined;
   private joinStatement: Statement | undefined;
