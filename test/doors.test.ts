@@ -9,6 +9,7 @@ import { Browser, errorsOf, inputOf } from './browser.js';
 import { portcullis as expressPortcullis, errorHandler } from '../src/adapters/express.js';
 import fastifyPortcullis from '../src/adapters/fastify.js';
 import { portcullisFetch } from '../src/adapters/fetch.js';
+import type { LoginOutcome } from '../src/adapters/core.js';
 import { clientOf } from '../src/throttle/throttle.js';
 import { confirmPasswordReset } from '../src/auth/password-reset-flow.js';
 import { encodeUid } from '../src/auth/password-reset.js';
@@ -45,6 +46,10 @@ async function user(username: string, extra: Record<string, unknown> = {}): Prom
   return server.portcullis.users.createUser({ username, password: PASSWORD, ...extra });
 }
 
+/** The status an app would answer a login outcome with (each reason is the contract's code). */
+const STATUS: Record<string, number> = { step_required: 202, throttled: 429, csrf_failed: 403, invalid_credentials: 401, missing_credentials: 400, validation_error: 400 };
+const statusOf = (r: LoginOutcome) => (r.ok ? 200 : STATUS[r.reason]!);
+
 /** One guess through each door that logs in; all answer 200, 401 or 429 (400 for a bad form). */
 type Door = (ip: string, username: string, password: string) => Promise<number>;
 const doors: Record<string, Door> = {
@@ -76,7 +81,7 @@ before(async () => {
   ex.use(express.json());
   ex.use(expressPortcullis(p));
   ex.post('/app-login', (req, res, next) => {
-    req.portcullis!.login({ username: req.body.username, password: req.body.password }).then((r) => void res.status(r.ok ? 200 : r.reason === 'step_required' ? 202 : 401).json(r), next);
+    req.portcullis!.login({ username: req.body.username, password: req.body.password }).then((r) => void res.status(statusOf(r)).json(r), next);
   });
   ex.post('/app-write', (req, res) => void res.status(req.user ? 200 : 401).json({ user: req.user?.username ?? null }));
   ex.use(errorHandler());
@@ -89,7 +94,7 @@ before(async () => {
   await fastifyApp.register(fastifyPortcullis, { portcullis: p });
   fastifyApp.post<{ Body: { username: string; password: string } }>('/app-login', async (request, reply) => {
     const r = await request.portcullis.login({ username: request.body.username, password: request.body.password });
-    return reply.code(r.ok ? 200 : r.reason === 'step_required' ? 202 : 401).send(r);
+    return reply.code(statusOf(r)).send(r);
   });
   fastifyApp.post('/app-write', async (request, reply) => reply.code(request.user ? 200 : 401).send({ user: request.user?.username ?? null }));
   await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
@@ -104,7 +109,7 @@ before(async () => {
       }
       const body = (await request.clone().json()) as { username: string; password: string };
       const r = await auth.context(request).login(body);
-      return auth.finish(request, Response.json(r, { status: r.ok ? 200 : r.reason === 'step_required' ? 202 : 401 }));
+      return auth.finish(request, Response.json(r, { status: statusOf(r) }));
     } catch (err) {
       return auth.errorResponse(err, request) ?? new Response('error', { status: 500 });
     }
@@ -494,5 +499,51 @@ describe('a password change ends the other sessions at every door that reads the
     assert.equal((await changer.post('/api/auth/password', { old_password: PASSWORD, new_password: 'changer brand new phrase' })).status, 200);
     assert.deepEqual(await reads(), [401, 401, 401, 401, 303]);
     assert.equal((await changer.get('/api/auth/me')).status, 200, 'the changing session goes on under a new key');
+  });
+});
+
+describe('the password hash never leaves the server, not even to the library’s caller', () => {
+  test('users from the manager serialise without it; the adapters hand out the API’s view', async () => {
+    const u = await user('hashless', { email: 'hashless@example.com' });
+    const found = (await server.portcullis.users.getByLogin('HASHLESS@example.com'))!;
+    assert.match(found.password, /^argon2\$/, 'the server can still read it');
+    for (const shown of [u, found, await server.portcullis.users.getById(u.id)]) {
+      const text = JSON.stringify(shown);
+      assert.ok(!text.includes('argon2') && !text.includes('"password"'), text);
+      assert.ok(!Object.keys(shown!).includes('password'));
+    }
+    const spread = { ...found };
+    assert.equal('password' in spread, false, 'a spread leaves it behind too');
+    const res = await fetch(expressUrl + '/app-login', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': freshIp() }, body: JSON.stringify({ username: 'hashless', password: PASSWORD }) });
+    const body = await res.text();
+    assert.equal(res.status, 200);
+    assert.ok(body.includes('"username":"hashless"') && !body.includes('argon2') && !body.includes('password'), body);
+  });
+});
+
+describe('the Express adapter answers in the contract’s shape by default', () => {
+  test('without errorHandler(): a portcullis error in a route, and a malformed body, are contract JSON', async () => {
+    const app = express();
+    app.use(expressPortcullis(server.portcullis));
+    app.use(express.json());
+    app.post('/needs-perm', async (req, res) => {
+      await req.portcullis.requirePerm('reports.view_report');
+      res.json({ ok: true });
+    });
+    const listening = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const url = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+      const denied = await fetch(url + '/needs-perm', { method: 'POST' });
+      assert.equal(denied.status, 401);
+      assert.equal(((await denied.json()) as ErrorBody).error.code, 'not_authenticated');
+      const malformed = await fetch(url + '/needs-perm', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"broken' });
+      assert.equal(malformed.status, 400);
+      assert.match(malformed.headers.get('content-type') ?? '', /application\/json/);
+      assert.equal(((await malformed.json()) as ErrorBody).error.code, 'validation_error');
+    } finally {
+      await new Promise((resolve) => listening.close(resolve));
+    }
   });
 });

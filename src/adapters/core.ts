@@ -21,11 +21,28 @@ export { cachedAuth, isSafeMethod, resolveAuth, sessionKeyFrom } from '../reques
 export { readCookie } from '../request/cookies.js';
 
 /** The parts of an HTTP request the core looks at, whatever framework delivered it. */
-/** What `RequestContext.login` answers: the user, or why not (wrong credentials, or a login step to take). */
+/**
+ * What `RequestContext.login` answers: the user as the API shows it, or why not — wrong credentials
+ * (unknown, inactive and wrong look alike), too many attempts (`retryAfter` seconds), a login step
+ * still to take, a foreign origin, or input that could never log in (missing, over-long). Each
+ * reason is the contract's error code, so `res.status(...).json({ error: { code: reason } })` is
+ * already the contract's answer. Only a store that is down still throws (503 `service_unavailable`).
+ */
 export type LoginOutcome =
   | { ok: true; user: PublicUser }
-  | { ok: false; reason: 'invalid_credentials' }
+  | { ok: false; reason: 'invalid_credentials' | 'missing_credentials' | 'validation_error' | 'csrf_failed' }
+  | { ok: false; reason: 'throttled'; retryAfter: number }
   | { ok: false; reason: 'step_required'; step: string; detail?: LoginPause['detail'] };
+
+const LOGIN_REFUSALS = new Set(['invalid_credentials', 'missing_credentials', 'validation_error', 'csrf_failed']);
+
+/** A refused login's ApiError as a LoginOutcome; anything else is not a refusal and is thrown on. */
+function refusal(err: unknown): LoginOutcome | null {
+  if (!(err instanceof ApiError)) return null;
+  if (err.code === 'throttled') return { ok: false, reason: 'throttled', retryAfter: Number(err.headers?.['Retry-After'] ?? 1) };
+  if (LOGIN_REFUSALS.has(err.code)) return { ok: false, reason: err.code as 'invalid_credentials' };
+  return null;
+}
 
 export interface RequestFacts extends OriginFacts {
   cookie?: string;
@@ -62,33 +79,33 @@ export class RequestContext {
     return this.pending;
   }
 
-  /** The full user record (with its password hash: keep it on the server), or null. */
-  async user(): Promise<User | null> {
-    return (await this.auth())?.user ?? null;
-  }
-
-  /** The user as the API shows it: safe to send back in a response. */
-  async publicUser(): Promise<PublicUser | null> {
-    const user = await this.user();
+  /** The logged-in user as the API shows it (never the password hash), or null. */
+  async user(): Promise<PublicUser | null> {
+    const user = (await this.auth())?.user;
     return user ? toPublicUser(user) : null;
   }
 
-  /** Throws 401 `not_authenticated` for an anonymous request. */
-  async requireUser(): Promise<User> {
+  /** The same as user(); kept for code written against older versions. */
+  publicUser(): Promise<PublicUser | null> {
+    return this.user();
+  }
+
+  /** The logged-in user, or a thrown 401 `not_authenticated` for an anonymous request. */
+  async requireUser(): Promise<PublicUser> {
     const user = await this.user();
     if (!user) throw new ApiError('not_authenticated');
     return user;
   }
 
   async hasPerm(perm: string): Promise<boolean> {
-    const user = await this.user();
+    const user = (await this.auth())?.user;
     return user ? this.portcullis.permissions.hasPerm(user, perm) : false;
   }
 
   /** Throws 401 for nobody, 403 `permission_denied` for a user without `perm` ("app_label.codename"). */
-  async requirePerm(perm: string): Promise<User> {
+  async requirePerm(perm: string): Promise<PublicUser> {
     const user = await this.requireUser();
-    if (!(await this.portcullis.permissions.hasPerm(user, perm))) throw new ApiError('permission_denied');
+    if (!(await this.hasPerm(perm))) throw new ApiError('permission_denied');
     return user;
   }
 
@@ -121,10 +138,17 @@ export class RequestContext {
    */
   async login(credentials: Credentials, options: { remember?: boolean; ip?: string | null; userAgent?: string | null } = {}): Promise<LoginOutcome> {
     // A login is checked for its origin even without a session cookie (login CSRF), as on the API.
-    if (this.csrf && csrfRefused(this.facts, true, this.portcullis.config.trustedOrigins, true)) throw new ApiError('csrf_failed');
+    if (this.csrf && csrfRefused(this.facts, true, this.portcullis.config.trustedOrigins, true)) return { ok: false, reason: 'csrf_failed' };
     const client = { ip: options.ip ?? this.facts.ip ?? 'unknown', userAgent: options.userAgent ?? this.facts.userAgent ?? null };
     const session = await this.session();
-    const result = await logIn(this.portcullis, credentials, client, { remember: options.remember, previous: session.current });
+    let result;
+    try {
+      result = await logIn(this.portcullis, credentials, client, { remember: options.remember, previous: session.current });
+    } catch (err) {
+      const refused = refusal(err);
+      if (refused) return refused;
+      throw err;
+    }
     if (result.outcome === 'refused') return { ok: false, reason: 'invalid_credentials' };
     if (result.outcome === 'step_required') {
       session.replace(result.pending);

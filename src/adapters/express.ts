@@ -12,13 +12,14 @@ export { RequestSession, SessionTooLargeError } from '../sessions/request-sessio
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
+    // Present on every request once `app.use(portcullis(instance))` is installed (before your routes).
     interface Request {
       /** The logged-in user as the API shows it (no password hash), or null; set by the portcullis middleware. */
-      user?: PublicUser | null;
-      /** Portcullis's view of this request: the full user, permissions, guards. */
-      portcullis?: RequestContext;
+      user: PublicUser | null;
+      /** Portcullis's view of this request: login, logout, permissions, guards. */
+      portcullis: RequestContext;
       /** The application session (Django's request.session); created only once something is stored. */
-      session?: RequestSession;
+      session: RequestSession;
     }
   }
 }
@@ -46,7 +47,7 @@ function answer(err: unknown, req: Request, res: Response, next: NextFunction): 
 }
 
 function contextOf(req: Request): RequestContext {
-  if (!req.portcullis) throw new Error('portcullis/express: app.use(portcullis(instance)) must come before the guards.');
+  if (!(req.portcullis as RequestContext | undefined)) throw new Error('portcullis/express: app.use(portcullis(instance)) must come before the guards.');
   return req.portcullis;
 }
 
@@ -56,7 +57,15 @@ function contextOf(req: Request): RequestContext {
  */
 export function portcullis(instance: Portcullis, options: AdapterOptions = {}): RequestHandler {
   const { csrf = true } = options;
+  const answering = new WeakSet<object>();
   return (req, res, next) => {
+    // Errors thrown by portcullis in the app's own routes (or a malformed body) are answered in the
+    // contract's shape rather than as Express's HTML page: the error handler goes at the end of the
+    // app's stack, once, on its first request (an app may also place errorHandler() itself).
+    if (!answering.has(req.app)) {
+      answering.add(req.app);
+      req.app.use(errorHandler());
+    }
     const ctx = new RequestContext(instance, factsOf(req), csrf);
     req.portcullis = ctx;
     req.user = null;

@@ -10,7 +10,7 @@ import { MAX_PASSWORD_LENGTH, type PasswordHashers } from '../passwords/index.js
 import { isUniqueViolation } from '../db/errors.js';
 import { isValidEmail, isValidUsername, normalizeEmail, normalizeUsername } from './normalize.js';
 import { identifierConflicts, loginKeyHash, writeLoginKeys } from './login-keys.js';
-import type { CreateUserInput, FieldValue, User } from './types.js';
+import { withHiddenPassword, type CreateUserInput, type FieldValue, type User } from './types.js';
 
 export interface UserManagerOptions {
   userFields: Record<string, CustomFieldSpec>;
@@ -64,7 +64,7 @@ export class UserManager {
       const value = (row as unknown as Record<string, FieldValue | undefined>)[name];
       fields[name] = value === undefined || value === null ? null : spec.type === 'boolean' ? Boolean(value) : value;
     }
-    return {
+    return withHiddenPassword({
       id: Number(row.id),
       username: row.username,
       email: row.email ?? '',
@@ -77,7 +77,7 @@ export class UserManager {
       date_joined: new Date(Number(row.date_joined)),
       password: row.password,
       fields,
-    };
+    });
   }
 
   /**
@@ -283,7 +283,8 @@ export class UserManager {
     const encoded = await this.hashers.makePassword(raw);
     await this.db.updateTable('auth_user').set({ password: encoded }).where('id', '=', user.id).execute();
     await this.changed(user.id);
-    return { ...user, password: encoded };
+    // A spread leaves the hidden password behind: it is set again, hidden.
+    return withHiddenPassword({ ...user, password: encoded });
   }
 
   /**

@@ -45,6 +45,16 @@ export interface CreateUserInput {
   [custom: string]: unknown;
 }
 
+/**
+ * Makes a user's password hash invisible to serialisation (JSON.stringify, a logger, a spread): the
+ * property stays readable and writable on the server, but is not enumerable, so a `res.json(user)`
+ * or a log line never carries it. Every User the manager hands out goes through this.
+ */
+export function withHiddenPassword<T extends { password: string }>(user: T, password: string = user.password): T {
+  Object.defineProperty(user, 'password', { value: password, enumerable: false, writable: true, configurable: true });
+  return user;
+}
+
 /** What the API shows of a user: the contract's shape, custom fields flattened in. A new object each call. */
 export function toPublicUser(user: User): PublicUser {
   return {
