@@ -219,9 +219,10 @@ function loadOrCreateSecretKey(dataDir: string): string {
  * Merges, in rising precedence: defaults, the config file, environment variables, explicit options.
  * Settings that cannot work throw ConfigError with one line saying what to change.
  */
-export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.ProcessEnv = {}, fileOptions: PortcullisOptions = {}): PortcullisConfig {
+/** `base` is the folder a relative data directory is taken from (createPortcullis's `cwd`). */
+export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.ProcessEnv = {}, fileOptions: PortcullisOptions = {}, base = process.cwd()): PortcullisConfig {
   const merged: PortcullisOptions = { ...fileOptions, ...fromEnv(env), ...stripUndefined(options) };
-  const dataDir = resolve(merged.dataDir ?? './data');
+  const dataDir = resolve(base, merged.dataDir ?? './data');
   const databaseUrl = merged.databaseUrl ?? `sqlite:${join(dataDir, 'portcullis.sqlite3')}`;
   const sameSite = merged.sameSite ?? 'Lax';
   if (!['Lax', 'Strict', 'None'].includes(sameSite)) {

@@ -379,7 +379,7 @@ async function createSessionStore(config: PortcullisConfig, database: DatabaseHa
 export async function createPortcullis(options: CreateOptions = {}): Promise<Portcullis> {
   const { cwd = process.cwd(), env = process.env, migrate: runMigrations = true, setDefaultHashers = true, ...rest } = options;
   const fileOptions = await loadConfigFile(cwd);
-  const config = resolveConfig(rest, env, fileOptions);
+  const config = resolveConfig(rest, env, fileOptions, cwd);
   const database = connectDatabase(config.databaseUrl);
   let redis: RedisHandle | null = null;
   let portcullis: Portcullis | undefined;

@@ -3,6 +3,8 @@ import type { Portcullis, SessionUser } from '../portcullis.js';
 import type { User, PublicUser } from '../users/types.js';
 import { toPublicUser } from '../users/types.js';
 import { ApiError } from '../errors.js';
+import { errorBody, errorHeaders } from '../http/errors.js';
+import { throttled } from '../throttle/throttle.js';
 import { RequestSession } from '../sessions/request-session.js';
 import type { Credentials } from '../auth/backends.js';
 import { isSafeMethod, resolveAuth, sessionKeyFrom, type RequestAuth } from '../request/credentials.js';
@@ -33,6 +35,17 @@ export type LoginOutcome =
   | { ok: false; reason: 'invalid_credentials' | 'missing_credentials' | 'validation_error' | 'csrf_failed' }
   | { ok: false; reason: 'throttled'; retryAfter: number }
   | { ok: false; reason: 'step_required'; step: string; detail?: LoginPause['detail'] };
+
+/**
+ * A login outcome as the contract answers it (the API's own /login): 200 `{user}`, 202 `{step}`, or
+ * the error shape with its status and headers (Retry-After on 429), in the caller's language.
+ */
+export function loginResponse(outcome: LoginOutcome, acceptLanguage?: string): { status: number; headers: Record<string, string>; body: unknown } {
+  if (outcome.ok) return { status: 200, headers: {}, body: { user: outcome.user } };
+  if (outcome.reason === 'step_required') return { status: 202, headers: {}, body: { step: outcome.step, detail: outcome.detail } };
+  const error = outcome.reason === 'throttled' ? throttled(outcome.retryAfter * 1000) : new ApiError(outcome.reason);
+  return { status: error.status, headers: errorHeaders(error), body: errorBody(error, acceptLanguage) };
+}
 
 const LOGIN_REFUSALS = new Set(['invalid_credentials', 'missing_credentials', 'validation_error', 'csrf_failed']);
 

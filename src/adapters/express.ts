@@ -5,7 +5,7 @@ import { errorBody, errorHeaders, toApiError } from '../http/errors.js';
 import { RequestContext, type AdapterOptions } from './core.js';
 import type { RequestSession } from '../sessions/request-session.js';
 
-export { RequestContext } from './core.js';
+export { RequestContext, loginResponse } from './core.js';
 export type { AdapterOptions, LoginOutcome, RequestAuth } from './core.js';
 export { RequestSession, SessionTooLargeError } from '../sessions/request-session.js';
 

@@ -6,7 +6,7 @@ import { ownOrigin } from '../http/csrf.js';
 import { RequestContext, type AdapterOptions } from './core.js';
 import type { RequestSession } from '../sessions/request-session.js';
 
-export { RequestContext } from './core.js';
+export { RequestContext, loginResponse } from './core.js';
 export type { AdapterOptions, LoginOutcome, RequestAuth } from './core.js';
 export { RequestSession, SessionTooLargeError } from '../sessions/request-session.js';
 
