@@ -21,16 +21,43 @@ export interface CorsOptions {
 export function registerCors(app: FastifyInstance, options: CorsOptions): void {
   const trusted = new Set(options.trustedOrigins);
   const exposed = options.exposedHeaders.join(', ');
+  const refused = refusalLog([...trusted]);
   app.addHook('onRequest', (request, reply, done) => {
     const preflightMethod = request.headers['access-control-request-method'];
     const answer = corsAnswer(request.method, request.headers.origin, typeof preflightMethod === 'string' ? preflightMethod : undefined, trusted, exposed);
     reply.headers(answer.headers);
     // Answered from the hook (no done()): the browser sends no credentials with a preflight.
     if (answer.preflight) return void reply.code(204).header('content-length', '0').send();
+    // A browser's preflight from an origin we do not trust fails silently in the page: say why here.
+    if (request.method === 'OPTIONS' && preflightMethod !== undefined && request.headers.origin !== undefined) refused(request.headers.origin, request.log);
     done();
   });
   // A preflight to any path must reach the hook above, which answers it when the origin is trusted.
   app.options('*', { schema: { hide: true } }, (_request, reply) => {
     reply.callNotFound();
   });
+}
+
+/** How often one refused origin is named in the log. */
+const REFUSAL_LOG_MS = 10 * 60_000;
+const ORIGIN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+/**
+ * Logs a refused preflight once per origin per ten minutes, with the one change that lets that
+ * origin in. An origin that does not even look like one is logged without being repeated.
+ */
+function refusalLog(trusted: string[]): (origin: string, log: { warn(obj: object, msg: string): void }) => void {
+  const last = new Map<string, number>();
+  return (origin, log) => {
+    const now = Date.now();
+    const key = ORIGIN.test(origin) ? origin : '(malformed)';
+    if (now - (last.get(key) ?? -Infinity) < REFUSAL_LOG_MS) return;
+    if (last.size >= 1000) last.clear();
+    last.set(key, now);
+    if (key === '(malformed)') return log.warn({ event: 'cors_refused' }, 'A CORS preflight came with a malformed Origin header and was refused.');
+    log.warn(
+      { event: 'cors_refused', origin },
+      `A browser page at ${origin} was refused: its CORS preflight came from an origin that is not trusted, so the browser will not send the request (nor keep a session cookie). If that page is yours, set PORTCULLIS_TRUSTED_ORIGINS=${[...trusted, origin].join(',')}`,
+    );
+  };
 }
