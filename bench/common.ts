@@ -2,11 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Portcullis } from '../src/portcullis.js';
 
-/** Shared by server.ts (the seeded user) and hasher.ts (the baseline hashes the same password). */
+/** The account the bench creates (createsuperuser) and logs in as; hasher.ts hashes the same password. */
 export const BENCH_USER = { username: 'bench', password: 'bench password 123' };
-
-/** Fixed so no secret_key file is written and every child derives the same session auth hashes. */
-const SECRET_KEY = 'bench-secret-key-that-is-long-enough-0123456789abcdef';
 
 /** One round of one side of a figure, as printed (one JSON line) by load.ts and hasher.ts. */
 export interface Sample {
@@ -22,25 +19,20 @@ export interface Sample {
   total: number;
   /** A figure that runs a second load alongside (logins during the /me storm): that load's rate. */
   alongsideRps?: number;
+  /** CPU time (user + system) the server process spent per completed request, in microseconds. */
+  cpuUs?: number;
 }
 
 /**
- * A portcullis on a throwaway SQLite file in `dataDir`. The environment is passed through so that a
- * figure can pick another database or session store (run.ts strips inherited PORTCULLIS_* first, so
- * a developer's own settings never point the bench at a real database).
+ * A portcullis on the throwaway folder `dataDir` (SQLite there unless the environment names another
+ * database), for what runs beside the server under test: the seed script and the hasher baseline.
+ * Its secret key is generated into dataDir/secret_key as on a first run, so a `portcullis serve`
+ * started later on the same folder (cwd/data) derives the same session auth hashes.
  */
 export async function benchPortcullis(dataDir: string): Promise<Portcullis> {
-  // Imported on demand: run.ts and the bare server use this module without loading portcullis at all.
+  // Imported on demand: run.ts uses this module without loading portcullis at all.
   const { createPortcullis } = await import('../src/portcullis.js');
-  return createPortcullis({
-    cwd: dataDir,
-    env: process.env,
-    dataDir,
-    secretKey: SECRET_KEY,
-    // The counters still run on every login (their cost is part of the figure); the limits are only
-    // raised so that many parallel correct logins from 127.0.0.1 are never answered 429.
-    throttle: { perClient: 1e9, perIp: 1e9, perAccount: 1e9, hardCeiling: 1e9 },
-  });
+  return createPortcullis({ cwd: dataDir, env: process.env, dataDir });
 }
 
 /**

@@ -96,6 +96,12 @@ export interface PortcullisConfig {
   hashConcurrency?: number;
   production: boolean;
   logLevel: string;
+  /**
+   * One log line per answered request: method, path (no query string), route, status, milliseconds
+   * and request id (PORTCULLIS_ACCESS_LOG=1; default off). Errors and security events are logged
+   * either way.
+   */
+  accessLog: boolean;
   dataDir: string;
 }
 
@@ -184,6 +190,8 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   if (env.PORTCULLIS_DJANGO_DATABASE_URL) o.djangoDatabaseUrl = env.PORTCULLIS_DJANGO_DATABASE_URL;
   if (env.NODE_ENV) o.production = env.NODE_ENV === 'production';
   if (env.PORTCULLIS_LOG_LEVEL) o.logLevel = env.PORTCULLIS_LOG_LEVEL;
+  const accessLog = parseBool(env.PORTCULLIS_ACCESS_LOG);
+  if (accessLog !== undefined) o.accessLog = accessLog;
   if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
   return o;
 }
@@ -322,6 +330,7 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     hashConcurrency: merged.hashConcurrency,
     production: merged.production ?? false,
     logLevel: merged.logLevel ?? 'info',
+    accessLog: merged.accessLog ?? false,
     dataDir,
   };
 }

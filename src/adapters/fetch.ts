@@ -43,7 +43,11 @@ function factsOf(request: Request, clientIp: AdapterOptions['clientIp']) {
     ip: clientIp?.(request),
     userAgent: h.get('user-agent') ?? undefined,
     method: request.method,
-    ownOrigin: new URL(request.url).origin,
+    // Read only by the CSRF check of an unsafe request and by the Secure decision when a cookie is set:
+    // parsing the URL of every GET would be wasted.
+    get ownOrigin() {
+      return new URL(request.url).origin;
+    },
     authorization: h.get('authorization') ?? undefined,
     cookie: h.get('cookie') ?? undefined,
     origin: h.get('origin') ?? undefined,
@@ -116,7 +120,10 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
           throw err;
         }
         await next();
-        c.res = await finish(c.req.raw, c.res);
+        // Hono's res setter copies the response and its headers into a new one (and on Node makes
+        // @hono/node-server build a full Response): only worth it when a cookie or Vary was added.
+        const res = await finish(c.req.raw, c.res);
+        if (res !== c.res) c.res = res;
       };
     },
   };

@@ -3,6 +3,7 @@ import { ApiError, type ErrorCode, type FieldErrors } from '../errors.js';
 import { isConnectionError } from '../db/errors.js';
 import { StoreUnavailableError } from '../errors.js';
 import { errorMessage, fieldMessage, pickLocale } from '../i18n/messages.js';
+import { logRefusal } from './request-log.js';
 
 interface AjvError {
   keyword: string;
@@ -76,6 +77,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const api = toApiError(error);
     if (api) {
       if (api.code === 'service_unavailable') request.log.warn({ err: { message: (error as Error).message } }, 'store unavailable');
+      logRefusal(request, api);
       return sendError(request, reply, api);
     }
     request.log.error({ err: error }, 'unhandled error');

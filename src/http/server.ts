@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -16,6 +16,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { passwordRoutes } from './routes/password.js';
 import { applySecurityHeaders } from './security-headers.js';
 import { decorateAuth } from './request-auth.js';
+import { logFailedLogins, registerAccessLog } from './request-log.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
 
 export interface ServerOptions {
@@ -41,6 +42,9 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   const { config } = portcullis;
   const app = Fastify({
     logger: options.logger === undefined ? { level: config.logLevel, redact: REDACT } : options.logger,
+    // Fastify's two lines per request (incoming, completed) cost as much as an authenticated read;
+    // the access log, when asked for, is one line at completion (request-log.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     // X-Forwarded-For is believed only from the configured proxies (PORTCULLIS_TRUSTED_PROXIES).
     trustProxy: options.trustProxy ?? (config.trustedProxies.length ? config.trustedProxies : false),
@@ -59,6 +63,9 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
     portcullis.events.off('change_channel', onChannel);
     done();
   });
+
+  logFailedLogins(app, portcullis);
+  if (config.accessLog) registerAccessLog(app);
 
   registerJsonBody(app);
   decorateAuth(app);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Portcullis } from '../portcullis.js';
 import { toApiError } from '../http/errors.js';
+import { logRefusal } from '../http/request-log.js';
 import { errorMessage } from '../i18n/messages.js';
 import { ASSETS } from './assets.js';
 import { pageContext, sendPage, type FormBody } from './context.js';
@@ -53,6 +54,7 @@ export async function pageRoutes(app: FastifyInstance, opts: { portcullis: Portc
   app.setErrorHandler(async (error, request, reply) => {
     const api = toApiError(error);
     if (!api) request.log.error({ err: error }, 'unhandled error on a page');
+    else logRefusal(request, api);
     if (api?.headers) reply.headers(api.headers);
     const status = api?.status ?? 500;
     const ctx = await pageContext(portcullis, request, reply).catch(() => null);

@@ -85,9 +85,13 @@ export class Sessions {
     return { key, record };
   }
 
-  /** The live session behind a raw key, or null; malformed keys never reach the store. */
+  /**
+   * The live session behind a raw key, or null; malformed keys never reach the store. The session row
+   * alone: an application session reads it on every request, and already knows its user.
+   */
   async load(key: string | undefined, now = Date.now()): Promise<SessionRecord | null> {
-    return (await this.loadWithUserRow(key, now))?.record ?? null;
+    if (!key || !this.keys.isWellFormed(key)) return null;
+    return this.live(await this.store.get(this.keys.storageId(key), now), now);
   }
 
   /**
@@ -100,9 +104,17 @@ export class Sessions {
   ): Promise<{ record: SessionRecord; userRow?: Record<string, unknown> | null } | null> {
     if (!key || !this.keys.isWellFormed(key)) return null;
     const storageId = this.keys.storageId(key);
-    const joined = hasJoinedUserRead(this.store);
-    const loaded = joined ? await this.store.getWithUserRow(storageId, now) : null;
-    const record = joined ? (loaded?.record ?? null) : await this.store.get(storageId, now);
+    if (!hasJoinedUserRead(this.store)) {
+      const record = await this.live(await this.store.get(storageId, now), now);
+      return record && { record };
+    }
+    const loaded = await this.store.getWithUserRow(storageId, now);
+    const record = await this.live(loaded?.record ?? null, now);
+    return record && loaded ? { record, userRow: loaded.userRow } : null;
+  }
+
+  /** The record unless its idle timeout has passed (then it is deleted); its last-seen time kept current. */
+  private async live(record: SessionRecord | null, now: number): Promise<SessionRecord | null> {
     if (!record) return null;
     if (this.options.idleTimeout && now - record.lastSeenAt > this.options.idleTimeout * 1000) {
       await this.store.delete(record.keyHash);
@@ -112,7 +124,7 @@ export class Sessions {
       record.lastSeenAt = now;
       await this.store.touch(record.keyHash, now);
     }
-    return loaded ? { record, userRow: loaded.userRow } : { record };
+    return record;
   }
 
   /** A new key for the same session (login, password change): the old key stops working at once. */

@@ -5,6 +5,7 @@ import { RefreshError } from '../../tokens/tokens.js';
 import { requestInfo } from '../request-auth.js';
 import { logInForTokens } from '../../flows/login.js';
 import { RefreshBody, StepResponse, TokenBody, TokenPairSchema, errorResponses, type RefreshBody as RefreshBodyT, type TokenBody as TokenBodyT } from '../schemas.js';
+import { logRefreshReuse } from '../request-log.js';
 
 const tags = ['tokens'];
 
@@ -46,7 +47,10 @@ export async function tokenRoutes(app: FastifyInstance, opts: { portcullis: Port
         return pair;
       } catch (err) {
         // Spent, revoked, expired or unknown all look alike to the caller; a reuse has already revoked the family.
-        if (err instanceof RefreshError) throw new ApiError('invalid_credentials');
+        if (err instanceof RefreshError) {
+          if (err.reason === 'reused') logRefreshReuse(request);
+          throw new ApiError('invalid_credentials');
+        }
         throw err;
       }
     },
