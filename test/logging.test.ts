@@ -161,3 +161,24 @@ test('logs never carry passwords, session keys, cookies or tokens', async () => 
     await server.close();
   }
 });
+
+test('a browser preflight from an untrusted origin is logged once, with the setting that lets it in', async () => {
+  const server = await loggedServer({ trustedOrigins: ['http://localhost:5173'] });
+  try {
+    server.take();
+    const preflight = (origin: string) =>
+      fetch(server.url + '/api/auth/login', { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+    assert.equal((await preflight('http://localhost:3000')).status, 404);
+    assert.equal((await preflight('http://localhost:3000')).status, 404);
+    assert.equal((await preflight('http://localhost:5173')).status, 204, 'a trusted origin is answered, and not logged');
+    const lines = server.take().filter((l) => l.event === 'cors_refused');
+    assert.equal(lines.length, 1, 'once per origin in a while');
+    assert.equal(lines[0]!.level, WARN);
+    assert.equal(lines[0]!.origin, 'http://localhost:3000');
+    assert.match(lines[0]!.msg, /PORTCULLIS_TRUSTED_ORIGINS=http:\/\/localhost:5173,http:\/\/localhost:3000/);
+    assert.equal((await preflight('http://evil.example/<script>')).status, 404);
+    assert.ok(!server.raw.includes('evil'), 'a malformed origin is not echoed into the log');
+  } finally {
+    await server.close();
+  }
+});
