@@ -13,20 +13,16 @@ import { AuthEventEmitter, redactCredentials } from './auth/events.js';
 import { AuthCache } from './auth/cache.js';
 import { pgChangeChannel, redisChangeChannel, sqliteChangeProbe, type ChangeChannel, type ChangeHandlers } from './auth/change-channel.js';
 import { constantTimeEqual, sessionAuthHash } from './auth/salted-hmac.js';
-import type { SessionRecord, SessionStore } from './sessions/base.js';
-import { SqlSessionStore } from './sessions/sql.js';
-import { RedisSessionStore } from './sessions/redis.js';
-import { CookieSessionStore } from './sessions/cookie.js';
-import { connectRedis, isRedisUrl, type RedisHandle } from './redis.js';
+import type { SessionRecord } from './sessions/base.js';
+import type { RedisHandle } from './redis.js';
 import { createPasswordValidators, validatePassword, type PasswordValidator, type UserAttributes } from './validation/password.js';
 import { Sessions, type IssuedSession } from './sessions/manager.js';
 import { Tokens, type TokenPair } from './tokens/tokens.js';
-import { RedisRefreshTokenStore } from './tokens/refresh-store.js';
-import { DjangoMirroredUserManager, openDjangoSessionStore } from './django/mode.js';
+import { DjangoMirroredUserManager } from './django/mode.js';
 import { Throttle } from './throttle/throttle.js';
 import type { LoginStep } from './flows/login.js';
-import { SqlThrottleStore } from './throttle/sql.js';
-import { RedisThrottleStore } from './throttle/redis.js';
+import type { ThrottleStore } from './throttle/base.js';
+import { openStorage } from './storage.js';
 import { createMailer, type Mailer } from './mail/index.js';
 import { PasswordResetTokenGenerator } from './auth/password-reset.js';
 
@@ -87,7 +83,9 @@ export class Portcullis {
     readonly permissions: Permissions,
     readonly sessions: Sessions,
     readonly tokens: Tokens,
-    /** The shared Redis connection when PORTCULLIS_SESSION_STORE is redis://… or redis-cluster://… (throttling and token state use it too). */
+    /** Where the guessing counters live (see src/storage.ts). */
+    throttleStore: ThrottleStore,
+    /** The shared Redis connection when PORTCULLIS_SESSION_STORE is redis://… or redis-cluster://… (the change channel uses it). */
     readonly redis: RedisHandle | null = null,
   ) {
     this.backends = config.backends.map((b) => {
@@ -98,7 +96,6 @@ export class Portcullis {
     });
     this.loginSteps = config.loginSteps;
     this.passwordValidators = createPasswordValidators(config.passwordValidators);
-    const throttleStore = redis ? new RedisThrottleStore(redis.client, redis.prefix) : new SqlThrottleStore(database);
     this.throttle = new Throttle(throttleStore, config.secretKey, config.throttle);
     this.mailer = createMailer(config);
     this.passwordResetTokens = new PasswordResetTokenGenerator(config.secretKey, config.passwordResetTimeout);
@@ -368,14 +365,6 @@ export interface CreateOptions extends PortcullisOptions {
   setDefaultHashers?: boolean;
 }
 
-/** PORTCULLIS_SESSION_STORE: `database` (default), `redis://…`, `redis-cluster://…` or `cookie`. */
-async function createSessionStore(config: PortcullisConfig, database: DatabaseHandle, redis: RedisHandle | null): Promise<SessionStore> {
-  if (config.sessionStore === 'database') return new SqlSessionStore(database, Object.keys(config.userFields));
-  if (redis) return new RedisSessionStore(redis, config.secretKey);
-  if (config.sessionStore === 'cookie') return new CookieSessionStore(config.secretKey);
-  throw new ConfigError(`PORTCULLIS_SESSION_STORE "${config.sessionStore}" is not known; use database, redis://HOST:PORT, redis-cluster://HOST:PORT,HOST:PORT, cookie or django.`);
-}
-
 export async function createPortcullis(options: CreateOptions = {}): Promise<Portcullis> {
   const { cwd = process.cwd(), env = process.env, migrate: runMigrations = true, setDefaultHashers = true, ...rest } = options;
   const fileOptions = await loadConfigFile(cwd);
@@ -390,20 +379,17 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
       maxConcurrent: config.hashConcurrency,
     });
     if (setDefaultHashers) setDefaultPasswordHashers(hashers);
-    const django = config.sessionStore === 'django' ? await openDjangoSessionStore(config, database) : null;
+    const storage = await openStorage(config, database);
+    redis = storage.redis;
     const userOptions = { userFields: config.userFields, loginFields: config.loginFields };
-    const users = django ? new DjangoMirroredUserManager(database, hashers, userOptions, django) : new UserManager(database, hashers, userOptions);
-    redis = isRedisUrl(config.sessionStore) ? await connectRedis(config.sessionStore, config.redisPrefix) : null;
-    const sessions = new Sessions(django ?? (await createSessionStore(config, database, redis)), {
-      sessionAge: config.sessionAge,
-      idleTimeout: config.sessionIdleTimeout,
-    });
+    const users = storage.django ? new DjangoMirroredUserManager(database, hashers, userOptions, storage.django) : new UserManager(database, hashers, userOptions);
+    const sessions = new Sessions(storage.sessions, { sessionAge: config.sessionAge, idleTimeout: config.sessionIdleTimeout });
     const tokens = new Tokens(
       database,
       { secret: config.secretKey, issuer: config.tokenIssuer, accessTokenAge: config.accessTokenAge, refreshTokenAge: config.refreshTokenAge },
-      redis ? new RedisRefreshTokenStore(redis, config.secretKey) : undefined,
+      storage.refreshTokens,
     );
-    portcullis = new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, redis);
+    portcullis = new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, storage.throttle, storage.redis);
     await portcullis.openChangeChannel();
     return portcullis;
   } catch (err) {
