@@ -11,7 +11,7 @@ import fastifyPortcullis from '../src/adapters/fastify.js';
 import { portcullisFetch } from '../src/adapters/fetch.js';
 import type { LoginOutcome } from '../src/adapters/core.js';
 import { clientOf } from '../src/throttle/throttle.js';
-import { confirmPasswordReset } from '../src/auth/password-reset-flow.js';
+import { confirmPasswordReset } from '../src/flows/reset.js';
 import { encodeUid } from '../src/auth/password-reset.js';
 import type { User } from '../src/users/types.js';
 import { pendingLogin, resumeLogin } from '../src/flows/login.js';

@@ -5,7 +5,7 @@ import { Client, json, PASSWORD, startServer, type ErrorBody, type TestServer } 
 import { createHash } from 'node:crypto';
 import { scanTargets } from '../src/redis.js';
 import type { User } from '../src/users/types.js';
-import { confirmPasswordReset } from '../src/auth/password-reset-flow.js';
+import { confirmPasswordReset } from '../src/flows/reset.js';
 import { encodeUid } from '../src/auth/password-reset.js';
 import { RedisRefreshTokenStore, SqlRefreshTokenStore, type RefreshTokenRecord, type RefreshTokenStore } from '../src/tokens/refresh-store.js';
 

@@ -266,6 +266,22 @@ export class UserManager {
     return found === null ? null : this.getById(found);
   }
 
+  /**
+   * The accounts with this email address (Django's `email__iexact`): through the login keys when email
+   * is a login field (the one normal form, Unicode case included; one account at most), else by SQL's
+   * case-insensitive comparison.
+   */
+  async getByEmail(email: string): Promise<User[]> {
+    if (!email) return [];
+    if (this.options.loginFields.some((f) => f.field === 'email')) {
+      const row = await this.db.selectFrom('portcullis_login_key').select(['user_id', 'field']).where('key_hash', '=', loginKeyHash(email)).executeTakeFirst();
+      const user = row?.field === 'email' ? await this.getById(Number(row.user_id)) : null;
+      return user ? [user] : [];
+    }
+    const rows = await this.db.selectFrom('auth_user').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).limit(10).execute();
+    return rows.map((r) => this.fromRow(r));
+  }
+
   /** The id of the account a login identifier names, or null. */
   async idByLogin(identifier: string): Promise<number | null> {
     if (!identifier) return null;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Portcullis } from '../../portcullis.js';
-import { confirmPasswordReset, requestPasswordReset, settleResetMails } from '../../auth/password-reset-flow.js';
+import { confirmPasswordReset, requestPasswordReset, settleResetMails } from '../../flows/reset.js';
 import { describePasswordPolicy } from '../../validation/password.js';
 import { toPublicUser } from '../../users/types.js';
 import { errorResponses, UserResponse } from '../schemas.js';

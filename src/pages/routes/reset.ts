@@ -3,7 +3,7 @@ import type { Portcullis } from '../../portcullis.js';
 import { ApiError, type FieldErrors } from '../../errors.js';
 import { fieldMessage } from '../../i18n/messages.js';
 import { isValidEmail } from '../../users/normalize.js';
-import { confirmPasswordReset, requestPasswordReset, settleResetMails, userForResetAttempt } from '../../auth/password-reset-flow.js';
+import { confirmPasswordReset, requestPasswordReset, settleResetMails, userForResetAttempt } from '../../flows/reset.js';
 import { appendSetCookie, clearSessionCookie, cookiePolicy } from '../../http/cookies.js';
 import { secureCookies, serializeCookie } from '../../request/cookies.js';
 import { checkFormToken } from '../csrf.js';

@@ -1,24 +1,17 @@
-import { sql } from 'kysely';
 import { loginKey } from '../users/normalize.js';
 import type { Portcullis } from '../portcullis.js';
 import { isPasswordUsable } from '../passwords/index.js';
 import type { User } from '../users/types.js';
 import { validationError } from '../errors.js';
-import { decodeUid, encodeUid } from './password-reset.js';
+import { decodeUid, encodeUid } from '../auth/password-reset.js';
 
 /**
  * Django's PasswordResetForm.get_users: active users with this email (case-insensitively) whose
  * password is usable. A user without a usable password (an SSO-only account) gets no link.
  */
 export async function usersForReset(portcullis: Portcullis, email: string): Promise<User[]> {
-  const rows = await portcullis.database.db
-    .selectFrom('auth_user')
-    .selectAll()
-    .where(sql`lower(email)`, '=', email.toLowerCase())
-    .where('is_active', '=', 1)
-    .limit(10)
-    .execute();
-  return rows.map((r) => portcullis.users.fromRow(r)).filter((u) => isPasswordUsable(u.password));
+  const users = await portcullis.users.getByEmail(email);
+  return users.filter((u) => u.is_active && isPasswordUsable(u.password));
 }
 
 /** The link in the mail: `{PORTCULLIS_PUBLIC_URL}/reset/{uid}/{token}` (Django's password_reset_confirm URL). */
