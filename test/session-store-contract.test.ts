@@ -40,9 +40,7 @@ interface StoreRow {
 
 const STORES: StoreRow[] = [
   { name: 'sql', on: ['sqlite', 'postgres', 'mysql'], has: ['userIndex', 'joinedRead'], open: ({ database }) => new SqlSessionStore(database!) },
-  // Not on MySQL: there it keeps the expiry to the second (its table's DATETIME) and merges
-  // concurrent patches without a row lock, so the later write wins.
-  { name: 'django', on: ['sqlite', 'postgres'], has: ['userIndex'], open: ({ database }) => djangoStore(database!) },
+  { name: 'django', on: ['sqlite', 'postgres', 'mysql'], has: ['userIndex'], open: ({ database }) => djangoStore(database!) },
   { name: 'redis', on: ['redis', 'redis-cluster'], has: ['userIndex'], open: ({ redis }) => new RedisSessionStore(redis!, SECRET) },
   { name: 'signed cookie', on: ['none'], has: [], open: () => new CookieSessionStore(SECRET) },
 ];

@@ -74,7 +74,8 @@ export class DjangoSessionStore implements SessionStore, UserSessionIndex {
 
   /** Creates `django_session` in Django's shape when this database has none yet. */
   async ensureTable(): Promise<void> {
-    const type = this.handle.dialect === 'postgres' ? 'timestamp with time zone' : 'datetime';
+    // Django's own column types: MySQL's datetime(6) keeps the microseconds a plain datetime drops.
+    const type = this.handle.dialect === 'postgres' ? 'timestamp with time zone' : this.handle.dialect === 'mysql' ? 'datetime(6)' : 'datetime';
     await sql`create table if not exists django_session (session_key varchar(40) not null primary key, session_data text not null, expire_date ${sql.raw(type)} not null)`.execute(this.db);
     await sql`create index if not exists django_session_expire_date_a5c62663 on django_session (expire_date)`.execute(this.db);
   }
@@ -170,7 +171,8 @@ export class DjangoSessionStore implements SessionStore, UserSessionIndex {
   async patchData(key: string, patch: DataPatch): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       let query = trx.selectFrom('django_session').selectAll().where('session_key', '=', key);
-      if (this.handle.dialect === 'postgres') query = query.forUpdate();
+      // The row is held until the patch is written, so two patches of one session cannot lose each other's keys (SQLite serialises writers itself).
+      if (this.handle.dialect !== 'sqlite') query = query.forUpdate();
       const row = await query.executeTakeFirst();
       const record = row && this.decode(row.session_key, row.session_data, row.expire_date);
       if (!record) return;
