@@ -219,7 +219,8 @@ export class Portcullis {
     if (this.redis) this.changeChannel = await redisChangeChannel(this.redis, handlers, listen);
     else if (this.database.pg) this.changeChannel = await pgChangeChannel(this.config.databaseUrl, this.database.pg, handlers, listen);
     const channel = this.changeChannel;
-    if (channel && this.metrics) this.metrics.watchChangeChannel(() => channel.listening);
+    // A channel that only publishes (this cache off) has nothing to be up or down about.
+    if (channel && listen && this.metrics) this.metrics.watchChangeChannel(() => channel.listening);
   }
 
   /** May the auth cache answer now? Not while a change channel exists but cannot hear the others. */
