@@ -102,6 +102,20 @@ export interface PortcullisConfig {
    * either way.
    */
   accessLog: boolean;
+  /**
+   * Serve GET /metrics (Prometheus) on a listener of its own at this port (PORTCULLIS_METRICS_PORT;
+   * `portcullis serve` starts it). Absent, with no metricsToken either: metrics are off.
+   */
+  metricsPort?: number;
+  /** Address of the metrics listener (PORTCULLIS_METRICS_HOST, default 127.0.0.1: this machine only). */
+  metricsHost: string;
+  /**
+   * Serve GET /metrics on the public port too, to `Authorization: Bearer <token>` only; without it
+   * (or with another) the path is an ordinary 404 (PORTCULLIS_METRICS_TOKEN, at least 16 characters).
+   */
+  metricsToken?: string;
+  /** prom-client's process and Node.js metrics beside portcullis's own (PORTCULLIS_METRICS_PROCESS, default on). */
+  metricsProcess: boolean;
   dataDir: string;
 }
 
@@ -133,7 +147,7 @@ function parseBool(value: string | undefined): boolean | undefined {
 
 function parseIntStrict(name: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const unit = name === 'PORT' || name === 'PORTCULLIS_HASH_CONCURRENCY' ? '' : name.endsWith('_MS') ? ' of milliseconds' : name.endsWith('_MINUTES') ? ' of minutes' : ' of seconds';
+  const unit = name === 'PORT' || name === 'PORTCULLIS_METRICS_PORT' || name === 'PORTCULLIS_HASH_CONCURRENCY' ? '' : name.endsWith('_MS') ? ' of milliseconds' : name.endsWith('_MINUTES') ? ' of minutes' : ' of seconds';
   if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number${unit}, not "${value}".`);
   return Number(value);
 }
@@ -192,6 +206,12 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   if (env.PORTCULLIS_LOG_LEVEL) o.logLevel = env.PORTCULLIS_LOG_LEVEL;
   const accessLog = parseBool(env.PORTCULLIS_ACCESS_LOG);
   if (accessLog !== undefined) o.accessLog = accessLog;
+  const metricsPort = parseIntStrict('PORTCULLIS_METRICS_PORT', env.PORTCULLIS_METRICS_PORT);
+  if (metricsPort !== undefined) o.metricsPort = metricsPort;
+  if (env.PORTCULLIS_METRICS_HOST) o.metricsHost = env.PORTCULLIS_METRICS_HOST;
+  if (env.PORTCULLIS_METRICS_TOKEN) o.metricsToken = env.PORTCULLIS_METRICS_TOKEN;
+  const metricsProcess = parseBool(env.PORTCULLIS_METRICS_PROCESS);
+  if (metricsProcess !== undefined) o.metricsProcess = metricsProcess;
   if (env.PORTCULLIS_DATA_DIR) o.dataDir = env.PORTCULLIS_DATA_DIR;
   return o;
 }
@@ -283,6 +303,13 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     }
   }
   const port = merged.port ?? 8000;
+  if (merged.metricsPort !== undefined && (!Number.isInteger(merged.metricsPort) || merged.metricsPort < 1 || merged.metricsPort > 65535 || merged.metricsPort === port)) {
+    throw new ConfigError(`PORTCULLIS_METRICS_PORT must be a port from 1 to 65535 other than PORT (${port}), e.g. 9464.`);
+  }
+  // The counts are no secret, but they are nobody else's business, and a short token is guessed.
+  if (merged.metricsToken !== undefined && merged.metricsToken.length < 16) {
+    throw new ConfigError('PORTCULLIS_METRICS_TOKEN must be at least 16 characters; generate one with `openssl rand -hex 24`.');
+  }
   const publicUrl = (merged.publicUrl ?? `http://localhost:${port}`).replace(/\/+$/, '');
   try {
     new URL(publicUrl);
@@ -331,6 +358,10 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
     production: merged.production ?? false,
     logLevel: merged.logLevel ?? 'info',
     accessLog: merged.accessLog ?? false,
+    metricsPort: merged.metricsPort,
+    metricsHost: merged.metricsHost ?? '127.0.0.1',
+    metricsToken: merged.metricsToken,
+    metricsProcess: merged.metricsProcess ?? true,
     dataDir,
   };
 }

@@ -12,3 +12,6 @@ export type { User, PublicUser, CreateUserInput } from './users/types.js';
 export { toPublicUser } from './users/types.js';
 export type { SessionStore, UserSessionIndex, JoinedUserRead, SessionRecord, SessionData } from './sessions/base.js';
 export { diagnoseOrigin } from './doctor.js';
+export { startMetricsServer } from './metrics/listener.js';
+export type { MetricsServer } from './metrics/listener.js';
+export type { Metrics, LoginOutcomeLabel } from './metrics/index.js';

@@ -25,6 +25,7 @@ import type { ThrottleStore } from './throttle/base.js';
 import { openStorage } from './storage.js';
 import { createMailer, type Mailer } from './mail/index.js';
 import { PasswordResetTokenGenerator } from './auth/password-reset.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
 
 export interface AuthenticatedUser {
   user: User;
@@ -87,6 +88,8 @@ export class Portcullis {
     throttleStore: ThrottleStore,
     /** The shared Redis connection when PORTCULLIS_SESSION_STORE is redis://… or redis-cluster://… (the change channel uses it). */
     readonly redis: RedisHandle | null = null,
+    /** Prometheus metrics (src/metrics/), when an operator turned them on; null costs nothing anywhere. */
+    readonly metrics: Metrics | null = null,
   ) {
     this.backends = config.backends.map((b) => {
       if (typeof b !== 'string') return b;
@@ -97,6 +100,7 @@ export class Portcullis {
     this.loginSteps = config.loginSteps;
     this.passwordValidators = createPasswordValidators(config.passwordValidators);
     this.throttle = new Throttle(throttleStore, config.secretKey, config.throttle);
+    metrics?.watch({ hashers, sessions, throttle: this.throttle });
     this.mailer = createMailer(config);
     this.passwordResetTokens = new PasswordResetTokenGenerator(config.secretKey, config.passwordResetTimeout);
     this.sessionCache = new AuthCache(config.authCacheMs);
@@ -211,6 +215,9 @@ export class Portcullis {
     const listen = this.config.authCacheMs > 0;
     if (this.redis) this.changeChannel = await redisChangeChannel(this.redis, handlers, listen);
     else if (this.database.pg) this.changeChannel = await pgChangeChannel(this.config.databaseUrl, this.database.pg, handlers, listen);
+    const channel = this.changeChannel;
+    // A channel that only publishes (this cache off) has nothing to be up or down about.
+    if (channel && listen && this.metrics) this.metrics.watchChangeChannel(() => channel.listening);
   }
 
   /** May the auth cache answer now? Not while a change channel exists but cannot hear the others. */
@@ -224,15 +231,27 @@ export class Portcullis {
    * safe request from memory, or undefined when it would go to the store. Only for safe requests.
    */
   cachedSessionUser(sessionKey: string, now = Date.now()): SessionUser | undefined {
-    if (!this.cacheTrusted(now)) return undefined;
-    const hit = this.sessionCache.get(sessionKey, now);
+    const hit = this.cacheTrusted(now) ? this.sessionCache.get(sessionKey, now) : undefined;
     // An entry due for a last-seen write (or near its idle timeout) goes back to the store.
-    return hit !== undefined && this.sessions.isCurrent(hit.session, now) ? hit : undefined;
+    const answer = hit !== undefined && this.sessions.isCurrent(hit.session, now) ? hit : undefined;
+    if (answer !== undefined) this.metrics?.cacheLookup('session', true);
+    return answer;
   }
 
   /** The same for a bearer access token. */
   cachedTokenUser(token: string, now = Date.now()): User | undefined {
-    return this.cacheTrusted(now) ? this.tokenCache.get(token, now) : undefined;
+    const answer = this.cacheTrusted(now) ? this.tokenCache.get(token, now) : undefined;
+    if (answer !== undefined) this.metrics?.cacheLookup('token', true);
+    return answer;
+  }
+
+  /**
+   * A safe request's credential that the cache could not answer goes to the store: the metrics' miss.
+   * Counted here, once, and not where the cache is asked, which a request may do twice (knownAuthOf
+   * before authOf) for one trip to the store.
+   */
+  cacheMissed(cache: 'session' | 'token'): void {
+    if (this.metrics !== null && this.config.authCacheMs > 0) this.metrics.cacheLookup(cache, false);
   }
 
   /** Django's get_user(): the session's user, if the session is live, the user active and the password unchanged. */
@@ -242,6 +261,7 @@ export class Portcullis {
     if (check.cached) {
       const hit = this.cachedSessionUser(sessionKey, now);
       if (hit) return hit;
+      this.cacheMissed('session');
     }
     const version = this.sessionCache.version;
     const found = await this.loadSessionUser(sessionKey, now);
@@ -295,6 +315,7 @@ export class Portcullis {
     if (check.cached) {
       const hit = this.cachedTokenUser(token, now);
       if (hit) return hit;
+      this.cacheMissed('token');
     }
     const version = this.tokenCache.version;
     const claims = await this.tokens.verifyAccess(token);
@@ -389,7 +410,8 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
       { secret: config.secretKey, issuer: config.tokenIssuer, accessTokenAge: config.accessTokenAge, refreshTokenAge: config.refreshTokenAge },
       storage.refreshTokens,
     );
-    portcullis = new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, storage.throttle, storage.redis);
+    const metrics = await createMetrics(config);
+    portcullis = new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, storage.throttle, storage.redis, metrics);
     await portcullis.openChangeChannel();
     return portcullis;
   } catch (err) {

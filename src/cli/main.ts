@@ -10,6 +10,7 @@ import { ApiError } from '../errors.js';
 import { diagnoseOrigin, formatFindings } from '../doctor.js';
 import { fieldMessage } from '../i18n/messages.js';
 import { IMPORT_DJANGO_USAGE, importDjangoCommand } from '../django/command.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/listener.js';
 
 const USAGE = `Usage: portcullis <command> [options]
 
@@ -86,11 +87,22 @@ async function serve(): Promise<void> {
   } catch (err) {
     fail(`cannot listen on ${host}:${port}: ${(err as Error).message}. Set PORT or HOST to something free.`);
   }
+  let metricsServer: MetricsServer | null = null;
+  const { metricsPort, metricsHost } = portcullis.config;
+  if (portcullis.metrics && metricsPort !== undefined) {
+    try {
+      metricsServer = await startMetricsServer(portcullis.metrics, { port: metricsPort, host: metricsHost });
+    } catch (err) {
+      fail(`cannot listen for metrics on ${metricsHost}:${metricsPort}: ${(err as Error).message}. Set PORTCULLIS_METRICS_PORT or PORTCULLIS_METRICS_HOST to something free.`);
+    }
+    app.log.info(`metrics at ${metricsServer.url}`);
+  }
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing requests in flight');
+    await metricsServer?.close();
     await app.close();
     await portcullis.close();
     process.exit(0);

@@ -5,6 +5,7 @@ import type { IssuedSession } from '../sessions/manager.js';
 import type { TokenPair } from '../tokens/tokens.js';
 import type { User } from '../users/types.js';
 import { constantTimeEqual } from '../passwords/base.js';
+import { ApiError } from '../errors.js';
 import { checkLogin, checkPasswordLogin, type ClientInfo } from './credentials.js';
 
 /**
@@ -136,33 +137,59 @@ async function keepPending(portcullis: Portcullis, attempt: LoginAttempt, pause:
 }
 
 /** A session login with the usual username-or-email-or-phone and password (400 without them). */
-export async function logInWithPassword(
+export function logInWithPassword(
   portcullis: Portcullis,
   input: { username: unknown; password: unknown },
   client: ClientInfo,
   options: SessionLoginOptions = {},
 ): Promise<LoginResult> {
-  const found = await checkPasswordLogin(portcullis, input.username, input.password, client);
-  if (!found) return { outcome: 'refused' };
-  return finish(portcullis, { ...found, credentials: { username: input.username, password: input.password }, client }, options);
+  return counted(portcullis, async () => {
+    const found = await checkPasswordLogin(portcullis, input.username, input.password, client);
+    if (!found) return { outcome: 'refused' };
+    return finish(portcullis, { ...found, credentials: { username: input.username, password: input.password }, client }, options);
+  });
 }
 
 /** A session login with whatever credentials the configured backends take (the adapters' `login`). */
-export async function logIn(portcullis: Portcullis, credentials: Credentials, client: ClientInfo, options: SessionLoginOptions = {}): Promise<LoginResult> {
-  const found = await checkLogin(portcullis, credentials, client);
-  if (!found) return { outcome: 'refused' };
-  return finish(portcullis, { ...found, credentials, client }, options);
+export function logIn(portcullis: Portcullis, credentials: Credentials, client: ClientInfo, options: SessionLoginOptions = {}): Promise<LoginResult> {
+  return counted(portcullis, async () => {
+    const found = await checkLogin(portcullis, credentials, client);
+    if (!found) return { outcome: 'refused' };
+    return finish(portcullis, { ...found, credentials, client }, options);
+  });
 }
 
 /** The token endpoint's login: the same steps, then a token pair instead of a session. */
-export async function logInForTokens(portcullis: Portcullis, input: { username: unknown; password: unknown }, client: ClientInfo): Promise<TokenLoginResult> {
-  const found = await checkPasswordLogin(portcullis, input.username, input.password, client);
-  if (!found) return { outcome: 'refused' };
-  const attempt = { ...found, credentials: { username: input.username, password: input.password }, client };
-  const pause = await runSteps(portcullis, attempt, 0);
-  if (pause) return { outcome: 'step_required', user: found.user, pause, pending: await keepPending(portcullis, attempt, pause, {}) };
-  await portcullis.users.updateLastLogin(found.user);
-  return { outcome: 'logged_in', user: found.user, tokens: await portcullis.issueTokens(found.user) };
+export function logInForTokens(portcullis: Portcullis, input: { username: unknown; password: unknown }, client: ClientInfo): Promise<TokenLoginResult> {
+  return counted(portcullis, async (): Promise<TokenLoginResult> => {
+    const found = await checkPasswordLogin(portcullis, input.username, input.password, client);
+    if (!found) return { outcome: 'refused' };
+    const attempt = { ...found, credentials: { username: input.username, password: input.password }, client };
+    const pause = await runSteps(portcullis, attempt, 0);
+    if (pause) return { outcome: 'step_required', user: found.user, pause, pending: await keepPending(portcullis, attempt, pause, {}) };
+    await portcullis.users.updateLastLogin(found.user);
+    return { outcome: 'logged_in', user: found.user, tokens: await portcullis.issueTokens(found.user) };
+  });
+}
+
+/**
+ * Runs one login and, when metrics are on, counts how it ended (portcullis_logins_total): a session
+ * or tokens, wrong credentials, a pause for another step, or a refusal by the guessing limits. Input
+ * that never reached a check (missing or over-long) is no login attempt and is not counted.
+ */
+function counted<R extends LoginResult | TokenLoginResult | null>(portcullis: Portcullis, login: () => Promise<R>): Promise<R> {
+  const metrics = portcullis.metrics;
+  if (metrics === null) return login();
+  return login().then(
+    (result) => {
+      if (result !== null) metrics.login(result.outcome === 'logged_in' ? 'success' : result.outcome === 'refused' ? 'invalid_credentials' : 'step_required');
+      return result;
+    },
+    (err: unknown) => {
+      if (err instanceof ApiError && err.code === 'throttled') metrics.login('throttled');
+      throw err;
+    },
+  );
 }
 
 /** The login a session is waiting to finish, if any (for a step's own page or endpoint). */
@@ -177,7 +204,12 @@ export function pendingLogin(session: SessionRecord | null): { userId: number; s
  * paused at that step, or its user can no longer log in (deactivated, password changed meanwhile is
  * caught by the fresh read and the backend's own getUser).
  */
-export async function resumeLogin(portcullis: Portcullis, pendingSession: SessionRecord, step: string, client: ClientInfo): Promise<LoginResult | null> {
+export function resumeLogin(portcullis: Portcullis, pendingSession: SessionRecord, step: string, client: ClientInfo): Promise<LoginResult | null> {
+  // A login resumed to its session counts as a success (it counted step_required when it paused).
+  return counted(portcullis, () => resume(portcullis, pendingSession, step, client));
+}
+
+async function resume(portcullis: Portcullis, pendingSession: SessionRecord, step: string, client: ClientInfo): Promise<LoginResult | null> {
   const pending = pendingSession.userId === null ? (pendingSession.data[PENDING] as PendingLogin | undefined) : undefined;
   if (!pending || pending.step !== step) return null;
   const backend = portcullis.backends.find((b) => b.name === pending.backend);

@@ -17,6 +17,7 @@ import { passwordRoutes } from './routes/password.js';
 import { applySecurityHeaders } from './security-headers.js';
 import { decorateAuth } from './request-auth.js';
 import { logFailedLogins, registerAccessLog } from './request-log.js';
+import { registerMetrics } from './metrics.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
 
 export interface ServerOptions {
@@ -66,6 +67,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
 
   logFailedLogins(app, portcullis);
   if (config.accessLog) registerAccessLog(app);
+  registerMetrics(app, portcullis);
 
   registerJsonBody(app);
   decorateAuth(app);

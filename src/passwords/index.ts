@@ -20,6 +20,8 @@ export {
   PasswordHashers,
   UNUSABLE_PASSWORD_PREFIX,
   type CreatePasswordHashersOptions,
+  type HashOperation,
+  type HashTimer,
   type PasswordHashersOptions,
 } from './registry.js';
 export { Argon2PasswordHasher } from './hashers/argon2.js';

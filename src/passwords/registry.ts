@@ -83,10 +83,18 @@ export function defaultHashConcurrency(): number {
   return Math.max(1, availableParallelism() - 1);
 }
 
+/** What a hash computation was for: a new hash, a check, or the extra work of harden_runtime. */
+export type HashOperation = 'hash' | 'verify' | 'harden';
+
+/** Told how long each hash computation took, once it has its turn (the metrics' hash time). */
+export type HashTimer = (operation: HashOperation, algorithm: string, seconds: number) => void;
+
 /** Django's PASSWORD_HASHERS: the first hasher hashes new passwords, every one of them verifies. */
 export class PasswordHashers {
   readonly preferred: PasswordHasher;
   readonly limiter: Limiter;
+  /** Null (the default) times nothing. */
+  timer: HashTimer | null = null;
   private readonly byAlgorithm = new Map<string, PasswordHasher>();
 
   constructor(hashers: PasswordHasher[], options: PasswordHashersOptions = {}) {
@@ -125,7 +133,7 @@ export class PasswordHashers {
     const hasher = options.algorithm === undefined ? this.preferred : this.get(options.algorithm);
     // Django: `salt or hasher.salt()`, so an empty salt means "generate one".
     const salt = options.salt || undefined;
-    return this.limited(hasher, () => hasher.encode(password, salt));
+    return this.limited(hasher, 'hash', () => hasher.encode(password, salt));
   }
 
   /**
@@ -152,17 +160,29 @@ export class PasswordHashers {
       // The preferred hasher cannot even parse it, so no password can match it.
       return false;
     }
-    const isCorrect = await this.limited(hasher, () => hasher.verify(password, stored));
+    const isCorrect = await this.limited(hasher, 'verify', () => hasher.verify(password, stored));
     if (!isCorrect && !hasherChanged && mustUpdate) {
-      await this.limited(hasher, () => hasher.hardenRuntime(password, stored));
+      await this.limited(hasher, 'harden', () => hasher.hardenRuntime(password, stored));
     }
     // Outside the limiter: the setter usually calls makePassword, which needs a slot of its own.
     if (setter && isCorrect && mustUpdate) await setter(password);
     return isCorrect;
   }
 
-  private limited<T>(hasher: PasswordHasher, task: () => Promise<T>): Promise<T> {
-    return hasher.cheap ? task() : this.limiter.run(task);
+  private limited<T>(hasher: PasswordHasher, operation: HashOperation, task: () => Promise<T>): Promise<T> {
+    const timer = this.timer;
+    // Timed inside the limiter: the hash's own cost, not its wait for a turn.
+    const run = timer === null ? task : () => timed(timer, operation, hasher.algorithm, task);
+    return hasher.cheap ? run() : this.limiter.run(run);
+  }
+}
+
+async function timed<T>(timer: HashTimer, operation: HashOperation, algorithm: string, task: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  try {
+    return await task();
+  } finally {
+    timer(operation, algorithm, (performance.now() - start) / 1000);
   }
 }
 

@@ -64,13 +64,16 @@ export async function resolveAuth(
 ): Promise<RequestAuth | null> {
   const known = cachedAuth(portcullis, authorization, cookieValue, method);
   if (known) return known;
+  const safe = isSafeMethod(method);
   const token = bearerToken(authorization);
   if (token !== undefined) {
+    if (safe) portcullis.cacheMissed('token');
     const user = await portcullis.getUserFromAccessToken(token);
     return user ? { user, session: null, via: 'bearer' } : null;
   }
   const found = sessionKeyFrom(authorization, cookieValue);
   if (!found) return null;
+  if (safe) portcullis.cacheMissed('session');
   const su = await portcullis.getUser(found.key);
   return su ? { user: su.user, session: su.session, via: found.via } : null;
 }

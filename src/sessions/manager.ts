@@ -20,6 +20,17 @@ export interface NewSession {
   data?: SessionData;
 }
 
+/** A signed-in user's session, or an anonymous one (a visitor's data, a login waiting for its next step). */
+export type SessionKind = 'user' | 'anonymous';
+
+/** Told of every session this object starts and ends (the metrics' session counts). */
+export interface SessionObserver {
+  started(kind: SessionKind): void;
+  ended(kind: SessionKind, count: number): void;
+}
+
+const kindOf = (userId: number | null): SessionKind => (userId === null ? 'anonymous' : 'user');
+
 export interface IssuedSession {
   key: string;
   record: SessionRecord;
@@ -30,6 +41,8 @@ export class Sessions {
   private readonly touchIntervalMs: number;
   readonly keys: SessionKeyScheme;
   private readonly listeners: ((userId: number | null) => void | Promise<void>)[] = [];
+  /** Null (the default) counts nothing. */
+  observer: SessionObserver | null = null;
 
   constructor(
     readonly store: SessionStore,
@@ -82,6 +95,7 @@ export class Sessions {
     const key = this.keys.generate(input.userId, draft);
     const record: SessionRecord = { keyHash: this.keys.storageId(key), ...draft };
     await this.store.create(record);
+    this.observer?.started(kindOf(input.userId));
     return { key, record };
   }
 
@@ -118,6 +132,7 @@ export class Sessions {
     if (!record) return null;
     if (this.options.idleTimeout && now - record.lastSeenAt > this.options.idleTimeout * 1000) {
       await this.store.delete(record.keyHash);
+      this.observer?.ended(kindOf(record.userId), 1);
       return null;
     }
     if (now - record.lastSeenAt >= this.touchIntervalMs) {
@@ -147,6 +162,7 @@ export class Sessions {
 
   async end(record: SessionRecord): Promise<void> {
     await this.store.delete(record.keyHash);
+    this.observer?.ended(kindOf(record.userId), 1);
     await this.changed(record.userId);
   }
 
@@ -170,6 +186,7 @@ export class Sessions {
   /** Ends one of the user's sessions by its public id; false when the user has none by that id. */
   async revoke(userId: number, publicId: string): Promise<boolean> {
     const revoked = hasUserIndex(this.store) ? await this.store.deleteByPublicId(userId, publicId) : false;
+    if (revoked) this.observer?.ended('user', 1);
     await this.changed(userId);
     return revoked;
   }
@@ -177,6 +194,7 @@ export class Sessions {
   /** Ends every session of the user but `except`; returns how many ended. */
   async endAllForUser(userId: number, except?: SessionRecord): Promise<number> {
     const ended = hasUserIndex(this.store) ? await this.store.deleteForUser(userId, except?.keyHash) : 0;
+    if (ended > 0) this.observer?.ended('user', ended);
     await this.changed(userId);
     return ended;
   }

@@ -103,6 +103,11 @@ const NO_LIMIT = 2 ** 31;
  */
 export class Throttle {
   readonly limits: ThrottleLimits;
+  /**
+   * Told the kind of every refusal (the metrics' throttled count): `login`, `reauth`, or a rate's
+   * own kind (`register`, `reset-ip`, …). Null (the default) counts nothing.
+   */
+  observer: ((kind: string) => void) | null = null;
 
   constructor(
     readonly store: ThrottleStore,
@@ -133,17 +138,18 @@ export class Throttle {
   async attempt(ip: string, subject: ThrottleSubject, now = Date.now()): Promise<Attempt> {
     const account = subjectName(subject);
     const client = clientOf(ip);
+    const kind = 'reauth' in subject ? 'reauth' : 'login';
     const ceiling = await this.store.peek(this.key('ceiling', account), now);
-    if (ceiling && ceiling.count >= this.limits.hardCeiling && now < ceiling.blockedUntil) throw throttled(ceiling.blockedUntil - now);
+    if (ceiling && ceiling.count >= this.limits.hardCeiling && now < ceiling.blockedUntil) throw this.refuse(kind, ceiling.blockedUntil - now);
     const byIp = await this.store.consume(this.key('ip', client), this.rule(this.limits.perIp), now);
-    if (!byIp.allowed) throw throttled(byIp.blockedUntil - now);
+    if (!byIp.allowed) throw this.refuse(kind, byIp.blockedUntil - now);
     const byClient = await this.store.consume(this.key('client', account, client), this.rule(this.limits.perClient), now);
-    if (!byClient.allowed) throw throttled(byClient.blockedUntil - now);
+    if (!byClient.allowed) throw this.refuse(kind, byClient.blockedUntil - now);
     const byAccount = await this.store.consume(this.key('account', account), this.rule(NO_LIMIT), now);
     // Under attack, only a client with no failure of its own on this account gets to try.
     if (byAccount.count > this.limits.perAccount && byClient.count > 1) {
       await this.store.refund(this.key('account', account));
-      throw throttled(Math.min(this.limits.maxDelaySeconds * 1000, this.limits.baseDelaySeconds * 1000 * 2 ** Math.min(30, byClient.count - 1)));
+      throw this.refuse(kind, Math.min(this.limits.maxDelaySeconds * 1000, this.limits.baseDelaySeconds * 1000 * 2 ** Math.min(30, byClient.count - 1)));
     }
     return { client, account };
   }
@@ -181,8 +187,15 @@ export class Throttle {
   async rate(kind: string, subject: string, limit: number, refuse: boolean, now = Date.now()): Promise<boolean> {
     const result = await this.store.consume(this.key(kind, subject), this.rule(limit), now);
     if (result.allowed) return true;
-    if (refuse) throw throttled(result.blockedUntil - now);
+    if (refuse) throw this.refuse(kind, result.blockedUntil - now);
+    // Dropped quietly, but limited all the same.
+    this.observer?.(kind);
     return false;
+  }
+
+  private refuse(kind: string, retryAfterMs: number): ApiError {
+    this.observer?.(kind);
+    return throttled(retryAfterMs);
   }
 
   /** `rate` per client (an IPv4 address or IPv6 /64), refusing with 429 past the limit. */
