@@ -123,6 +123,9 @@ export type PortcullisOptions = Partial<Omit<PortcullisConfig, 'loginFields'>> &
   loginFields?: Array<string | LoginFieldSpec>;
 };
 
+/** auth_user's own columns and the user's own keys in the API: never a custom field's name. */
+const RESERVED_FIELDS = new Set(['id', 'password', 'last_login', 'is_superuser', 'username', 'first_name', 'last_name', 'email', 'is_staff', 'is_active', 'date_joined', 'fields', 'groups', 'user_permissions']);
+
 /** The seed's rule for a mainland-China mobile number; one configurable pattern among others. */
 export const CHINA_MOBILE = /^1[3-9]\d{9}$/;
 
@@ -290,6 +293,8 @@ export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.Proce
   const userFields = { ...DEFAULT_USER_FIELDS, ...(merged.userFields ?? {}) };
   for (const name of Object.keys(userFields)) {
     if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new ConfigError(`userFields: "${name}" is not a valid column name.`);
+    // A custom field named like one of auth_user's own columns would be written over it (the password, a flag).
+    if (RESERVED_FIELDS.has(name)) throw new ConfigError(`userFields: "${name}" is one of auth_user's own fields; give the custom field another name.`);
   }
   const loginFields = normaliseLoginFields(merged.loginFields ?? ['username', 'email', 'phone']);
   for (const { field } of loginFields) {

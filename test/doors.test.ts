@@ -11,6 +11,7 @@ import fastifyPortcullis from '../src/adapters/fastify.js';
 import { portcullisFetch } from '../src/adapters/fetch.js';
 import type { LoginOutcome } from '../src/adapters/core.js';
 import { clientOf } from '../src/throttle/throttle.js';
+import { resolveConfig } from '../src/config.js';
 import { confirmPasswordReset } from '../src/flows/reset.js';
 import { encodeUid } from '../src/auth/password-reset.js';
 import type { User } from '../src/users/types.js';
@@ -545,5 +546,61 @@ describe('the Express adapter answers in the contract’s shape by default', () 
     } finally {
       await new Promise((resolve) => listening.close(resolve));
     }
+  });
+});
+
+describe('what an attacker tried next', () => {
+  test('a burst from many clients at once cannot put more guesses in flight than the hard ceiling', async () => {
+    await user('burst-target');
+    const answers = await Promise.all(Array.from({ length: 30 }, () => doors.api!(freshIp(), 'burst-target', 'wrong')));
+    assert.ok(answers.filter((s) => s === 401).length <= CEILING, JSON.stringify(answers));
+    assert.equal(await doors.api!(freshIp(), 'burst-target', PASSWORD), 429, 'and the account is then locked');
+  });
+
+  test('credentials with no username are counted by what they name, or per client: never one shared counter', async () => {
+    const viaFetch = (credentials: Record<string, unknown>, ip: string) =>
+      fetchLogin(new Request('http://app.test/app-login', { method: 'POST', headers: { 'content-type': 'application/json', 'x-client-ip': ip }, body: JSON.stringify(credentials) }));
+    for (let i = 0; i < CEILING + 2; i++) assert.equal((await viaFetch({ email: `ghost-${i}@example.com`, password: 'x' }, freshIp())).status, 401);
+    for (let i = 0; i < CEILING + 2; i++) assert.equal((await viaFetch({ token: `t${i}` }, freshIp())).status, 401);
+    assert.equal((await viaFetch({ email: 'someone-else@example.com', password: 'x' }, freshIp())).status, 401, 'not locked by the others');
+    assert.equal((await viaFetch({ token: 'fresh' }, freshIp())).status, 401, 'nor are identifier-less credentials');
+  });
+
+  test('a username that is also the email: reset mails still find it, and renaming keeps the address its own', async () => {
+    const u = await user('same@example.com', { email: 'same@example.com' });
+    assert.deepEqual((await server.portcullis.users.getByEmail('SAME@example.com')).map((x) => x.id), [u.id]);
+    await server.portcullis.users.update(u.id, { username: 'renamed-same' });
+    assert.equal((await server.portcullis.users.getByLogin('same@example.com'))?.id, u.id, 'the address still names its account');
+    const squat = await api(freshIp()).post('/api/auth/register', { username: 'SAME@example.com', password: PASSWORD });
+    assert.equal(squat.status, 409);
+  });
+
+  test('a custom field cannot be named like one of auth_user’s own (the password, a flag)', () => {
+    for (const name of ['password', 'is_superuser', 'is_staff', 'username']) {
+      assert.throws(() => resolveConfig({ userFields: { [name]: { type: 'string' } }, secretKey: 'k'.repeat(40) }, {}, {}), /auth_user's own fields/, name);
+    }
+  });
+
+  test('with email not a login field, changing it still needs the password', async () => {
+    const narrow = await startServer({ reauthMinutes: 0, loginFields: ['username'] });
+    try {
+      await narrow.portcullis.users.createUser({ username: 'narrow', password: PASSWORD, email: 'narrow@example.com' });
+      const browser = new Browser(narrow);
+      assert.equal((await browser.submit('/login', '/login', { username: 'narrow', password: PASSWORD })).res.status, 303);
+      const bare = await browser.submit('/account', '/account/profile', { first_name: '', last_name: '', email: 'thief@example.com', phone: '' });
+      assert.equal(bare.res.status, 400);
+      assert.equal((await narrow.portcullis.users.getByUsername('narrow'))!.email, 'narrow@example.com');
+    } finally {
+      await narrow.close();
+    }
+  });
+
+  test('a Bearer header on a cookie request means the cookie is not read at all', async () => {
+    await user('bearer-cookie');
+    const login = await api(freshIp()).post('/api/auth/login', { username: 'bearer-cookie', password: PASSWORD });
+    const cookie = /sessionid=[^;]+/.exec(login.headers.getSetCookie().join(';'))![0];
+    const forged = await fetch(server.url + '/api/auth/logout', { method: 'POST', headers: { cookie, origin: 'http://evil.example', authorization: 'Bearer junk' } });
+    assert.equal(forged.status, 204);
+    assert.equal((await fetch(server.url + '/api/auth/me', { headers: { cookie } })).status, 200, 'the session the cookie names lives on');
   });
 });

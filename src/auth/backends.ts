@@ -28,6 +28,11 @@ export interface BackendContext {
 export interface AuthBackend {
   readonly name: string;
   accepts?(credentials: Credentials): boolean;
+  /**
+   * The identifier these credentials name (what the throttle counts), when it is not `username`,
+   * `email` or `phone`; e.g. a badge number. Without one the credentials are counted per client.
+   */
+  identifier?(credentials: Credentials): string | undefined;
   authenticate(ctx: BackendContext, credentials: Credentials, request?: RequestInfo): Promise<User | null | undefined>;
   getUser(ctx: BackendContext, userId: number): Promise<User | null>;
 }

@@ -55,10 +55,14 @@ export function listOwnSessions(portcullis: Portcullis, auth: SessionUser): Prom
   return portcullis.sessions.list(auth.user.id);
 }
 
-/** Login identifiers a user changes on their own: a new one is a new way into the account (a reset mail goes there). */
+/**
+ * Whether a profile change touches a way into the account: a login identifier, or the email (where
+ * reset mails go) whether or not it is one.
+ */
 function identifierChanged(portcullis: Portcullis, user: User, patch: Record<string, unknown>): boolean {
   const same = (typed: unknown, stored: unknown) => loginKey(typeof typed === 'string' ? typed : '') === loginKey(typeof stored === 'string' ? stored : '');
-  return portcullis.config.loginFields.some(({ field }) => {
+  const fields = new Set(['email', ...portcullis.config.loginFields.map((f) => f.field)]);
+  return [...fields].some((field) => {
     if (!(field in patch)) return false;
     const stored = field === 'username' ? user.username : field === 'email' ? user.email : user.fields[field];
     return !same(patch[field], stored);
@@ -66,8 +70,9 @@ function identifierChanged(portcullis: Portcullis, user: User, patch: Record<str
 }
 
 /**
- * Changes the user's own profile. A change of a login identifier (email, phone) needs a fresh login
- * or the password (400 on `password` otherwise); an identifier another account has is 409.
+ * Changes the user's own profile. A change of the email or a login identifier needs a fresh login
+ * or the password (400 on `password` otherwise); an identifier another account has is 409. Such
+ * changes are limited per client like registrations, so the 409s cannot list who is registered.
  */
 export async function changeOwnProfile(
   portcullis: Portcullis,
@@ -76,7 +81,10 @@ export async function changeOwnProfile(
   password: string | undefined,
   client: ClientInfo,
 ): Promise<User> {
-  if (identifierChanged(portcullis, auth.user, patch)) await requireFreshLogin(portcullis, client.ip, auth, password);
+  if (identifierChanged(portcullis, auth.user, patch)) {
+    await requireFreshLogin(portcullis, client.ip, auth, password);
+    await portcullis.throttle.clientRate('identifier-change', client.ip, portcullis.throttle.limits.registerPerIp);
+  }
   return portcullis.users.update(auth.user.id, patch);
 }
 

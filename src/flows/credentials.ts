@@ -19,10 +19,25 @@ export interface ClientInfo extends RequestInfo {
  * What a login identifier is counted against: the account it names (every spelling of every
  * identifier of one account shares its counters), else the identifier in the lookup's normal form.
  */
-async function loginSubject(portcullis: Portcullis, identifier: unknown): Promise<ThrottleSubject> {
-  if (typeof identifier !== 'string') return { login: '' };
+async function loginSubject(portcullis: Portcullis, credentials: Credentials, ip: string): Promise<ThrottleSubject> {
+  const identifier = identifierOf(portcullis, credentials);
+  if (identifier === undefined) return { unnamed: ip };
   const id = await portcullis.users.idByLogin(identifier);
   return id === null ? { login: identifier } : { account: id };
+}
+
+/** What credentials name: a backend's own answer, else `username`, `email` or `phone`. */
+function identifierOf(portcullis: Portcullis, credentials: Credentials): string | undefined {
+  for (const backend of portcullis.backends) {
+    if (!backend.identifier || (backend.accepts && !backend.accepts(credentials))) continue;
+    const named = backend.identifier(credentials);
+    if (typeof named === 'string' && named) return named;
+  }
+  for (const field of ['username', 'email', 'phone']) {
+    const value = credentials[field];
+    if (typeof value === 'string' && value) return value;
+  }
+  return undefined;
 }
 
 /**
@@ -34,7 +49,7 @@ export async function checkLogin(portcullis: Portcullis, credentials: Credential
   const { username, password } = credentials;
   if (typeof password === 'string') portcullis.users.checkPasswordInput('password', password);
   if (typeof username === 'string' && username.includes('\0')) throw validationError({ username: ['null_character'] });
-  const subject = await loginSubject(portcullis, username);
+  const subject = await loginSubject(portcullis, credentials, client.ip);
   return guarded(portcullis.throttle, client.ip, subject, () => portcullis.authenticate(credentials, client));
 }
 

@@ -55,7 +55,8 @@ export function safeRedirectTarget(candidate: unknown): string | null {
   } catch {
     return null;
   }
-  if (url.origin !== PLACEHOLDER.origin) return null;
+  // The same scheme too: `blob:http://placeholder.invalid/…` has the placeholder's origin.
+  if (url.origin !== PLACEHOLDER.origin || url.protocol !== PLACEHOLDER.protocol) return null;
   const target = url.pathname + url.search + url.hash;
   return /^\/[/\\]/.test(target) ? null : target;
 }

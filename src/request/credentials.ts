@@ -13,9 +13,14 @@ export type RequestAuth =
   /** A bearer access token: a user, but no session to change or list. */
   | { user: User; session: null; via: 'bearer' };
 
-/** The session key a request carries: the Authorization header first, else the cookie. */
+/**
+ * The session key a request carries: the Authorization header first, else the cookie. A request
+ * authorized by a Bearer token has no session key at all: its cookie is never read (the origin
+ * rule exempts it on that understanding, see request/origin.ts).
+ */
 export function sessionKeyFrom(authorization: string | undefined, cookieValue: string | undefined): { key: string; via: 'cookie' | 'header' } | null {
   if (authorization && authorization.startsWith('Session ')) return { key: authorization.slice(8).trim(), via: 'header' };
+  if (authorization && authorization.startsWith('Bearer ')) return null;
   return cookieValue ? { key: cookieValue, via: 'cookie' } : null;
 }
 

@@ -47,13 +47,16 @@ export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = {
  * - `account`: a known account, whatever identifier (username, email, phone, any spelling) reached it;
  * - `login`: an identifier that names no account, in the lookup's own normal form;
  * - `reauth`: the password a signed-in user re-enters (password change, re-authentication), which an
- *   attacker at the login cannot fill up.
+ *   attacker at the login cannot fill up;
+ * - `unnamed`: credentials with no identifier at all, counted per client.
  */
-export type ThrottleSubject = { account: number } | { login: string } | { reauth: number };
+export type ThrottleSubject = { account: number } | { login: string } | { reauth: number } | { unnamed: string };
 
 function subjectName(subject: ThrottleSubject): string {
   if ('account' in subject) return `account:${subject.account}`;
   if ('reauth' in subject) return `reauth:${subject.reauth}`;
+  // Credentials that name nobody (a custom backend's): counted per client, never one shared subject.
+  if ('unnamed' in subject) return `unnamed:${clientOf(subject.unnamed)}`;
   return `login:${loginKey(subject.login)}`;
 }
 
@@ -151,6 +154,13 @@ export class Throttle {
       await this.store.refund(this.key('account', account));
       throw this.refuse(kind, Math.min(this.limits.maxDelaySeconds * 1000, this.limits.baseDelaySeconds * 1000 * 2 ** Math.min(30, byClient.count - 1)));
     }
+    // The hard ceiling is counted here too, before the check, so that a burst from many clients at
+    // once cannot put more than `hardCeiling` guesses in flight; a success wipes it.
+    const byCeiling = await this.store.consume(this.key('ceiling', account), this.ceilingRule, now);
+    if (!byCeiling.allowed) {
+      await this.store.refund(this.key('account', account));
+      throw this.refuse(kind, byCeiling.blockedUntil - now);
+    }
     return { client, account };
   }
 
@@ -162,10 +172,8 @@ export class Throttle {
     await this.store.refund(this.key('account', attempt.account));
   }
 
-  /** A wrong secret: counts towards the hard ceiling (the other counters already hold it). */
-  async failed(attempt: Attempt, now = Date.now()): Promise<void> {
-    await this.store.consume(this.key('ceiling', attempt.account), this.ceilingRule, now);
-  }
+  /** A wrong secret: every counter, the hard ceiling included, already holds it (attempt counted it). */
+  async failed(_attempt: Attempt, _now = Date.now()): Promise<void> {}
 
   /**
    * After a password reset the owner is back in control: the account's shared counters and hard

@@ -65,20 +65,18 @@ export async function identifierConflicts(
 }
 
 /**
- * Replaces the key rows of `fields` for one user inside the caller's transaction. A key another
- * account holds fails the insert (primary key), which the caller turns into 409 `conflict`.
+ * Rewrites one user's key rows from the row as it now stands, inside the caller's transaction (after
+ * its insert or update), whenever a login field was written. All of them at once: one row may name
+ * two of the user's fields (a username that is also the email), so no field's row is dropped alone.
+ * A key another account holds fails the insert (primary key), which the caller turns into 409.
  */
 export async function writeLoginKeys(trx: Executor, userId: number, values: Record<string, unknown>, loginFields: LoginFieldSpec[]): Promise<void> {
-  const changed = loginFields.filter(({ field }) => values[field] !== undefined);
-  if (!changed.length) return;
-  await trx.deleteFrom('portcullis_login_key').where('user_id', '=', userId).where('field', 'in', changed.map((f) => f.field)).execute();
-  const rows = loginKeyRows(userId, values, changed);
-  // A value equal to one of this user's own other identifiers is already named by its row.
-  const own = rows.length
-    ? await trx.selectFrom('portcullis_login_key').select('key_hash').where('user_id', '=', userId).where('key_hash', 'in', rows.map((r) => r.key_hash)).execute()
-    : [];
-  const fresh = rows.filter((r) => !own.some((o) => o.key_hash === r.key_hash));
-  if (fresh.length) await trx.insertInto('portcullis_login_key').values(fresh).execute();
+  if (!loginFields.some(({ field }) => values[field] !== undefined)) return;
+  const columns = [...new Set(loginFields.map((f) => f.field))];
+  const row = (await trx.selectFrom('auth_user').select(columns as never[]).where('id', '=', userId).executeTakeFirst()) as Record<string, unknown> | undefined;
+  await trx.deleteFrom('portcullis_login_key').where('user_id', '=', userId).execute();
+  const rows = row ? loginKeyRows(userId, row, loginFields) : [];
+  if (rows.length) await trx.insertInto('portcullis_login_key').values(rows).execute();
 }
 
 export interface SyncResult {

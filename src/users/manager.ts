@@ -8,7 +8,7 @@ import type { Insertable, Updateable } from 'kysely';
 import { ApiError, validationError, type FieldErrors } from '../errors.js';
 import { MAX_PASSWORD_LENGTH, type PasswordHashers } from '../passwords/index.js';
 import { isUniqueViolation } from '../db/errors.js';
-import { isValidEmail, isValidUsername, normalizeEmail, normalizeUsername } from './normalize.js';
+import { isValidEmail, isValidUsername, loginKey, normalizeEmail, normalizeUsername } from './normalize.js';
 import { identifierConflicts, loginKeyHash, writeLoginKeys } from './login-keys.js';
 import { withHiddenPassword, type CreateUserInput, type FieldValue, type User } from './types.js';
 
@@ -275,8 +275,9 @@ export class UserManager {
     if (!email) return [];
     if (this.options.loginFields.some((f) => f.field === 'email')) {
       const row = await this.db.selectFrom('portcullis_login_key').select(['user_id', 'field']).where('key_hash', '=', loginKeyHash(email)).executeTakeFirst();
-      const user = row?.field === 'email' ? await this.getById(Number(row.user_id)) : null;
-      return user ? [user] : [];
+      // The row may be tagged with another field of the same user (a username that is also the email).
+      const user = row ? await this.getById(Number(row.user_id)) : null;
+      return user && user.email && loginKey(user.email) === loginKey(email) ? [user] : [];
     }
     const rows = await this.db.selectFrom('auth_user').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).limit(10).execute();
     return rows.map((r) => this.fromRow(r));
