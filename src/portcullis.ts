@@ -207,13 +207,29 @@ export class Portcullis {
     if (this.changeChannel) return;
     const handlers: ChangeHandlers = {
       forgetUser: (userId) => this.forgetUser(userId),
-      forgetAll: () => this.forgetAll(),
+      forgetAll: () => {
+        this.forgetAll();
+        // A rotation may have been announced while deaf too.
+        this.tokens.keys.forget();
+      },
+      signingKeysChanged: () => this.tokens.keys.forget(),
       state: (listening, reason) => this.events.emit('change_channel', { listening, reason }),
     };
     // With this instance's cache off there is nothing to keep fresh here: it only tells the others.
     const listen = this.config.authCacheMs > 0;
     if (this.redis) this.changeChannel = await redisChangeChannel(this.redis, handlers, listen);
     else if (this.database.pg) this.changeChannel = await pgChangeChannel(this.config.databaseUrl, this.database.pg, handlers, listen);
+  }
+
+  /**
+   * A new key signs access tokens from now on, here and, through the change channel, on every running
+   * instance at once; without a channel (SQLite, MySQL) the others switch within RELOAD_MS (60 s).
+   * `announced` is null without a channel, false if the channel could not carry the message.
+   */
+  async rotateSigningKeys(): Promise<{ kid: string; announced: boolean | null }> {
+    const kid = await this.tokens.keys.rotate();
+    const announced = this.changeChannel ? await this.changeChannel.announceSigningKeys() : null;
+    return { kid, announced };
   }
 
   /** May the auth cache answer now? Not while a change channel exists but cannot hear the others. */
