@@ -6,7 +6,7 @@ import { checkConnections, diagnoseOrigin, formatFindings } from '../doctor.js';
 import { fieldMessage } from '../i18n/messages.js';
 import { IMPORT_DJANGO, importDjangoCommand } from '../django/command.js';
 import { nearest } from '../nearest.js';
-import { command, commandHelp, defineCommand, overview, UsageError, USAGE_EXIT, type Command } from './commands.js';
+import { commandHelp, defineCommand, overview, UsageError, USAGE_EXIT, type Command } from './commands.js';
 import { Cancelled, Prompter } from './prompt.js';
 
 // The server, the database drivers and Redis load only for the commands that use them: `--help` and
@@ -137,7 +137,7 @@ async function askNewPassword(prompter: Prompter, portcullis: Portcullis, user: 
 }
 
 const createsuperuser = defineCommand(
-  command({
+  {
     name: 'createsuperuser',
     summary: 'create a staff superuser',
     description:
@@ -148,7 +148,7 @@ const createsuperuser = defineCommand(
       email: { type: 'string', value: 'E', help: 'the email address (asked for if absent; may be blank)' },
       noinput: { type: 'boolean', help: 'ask nothing: the password comes from PORTCULLIS_SUPERUSER_PASSWORD, --username is required' },
     },
-  }),
+  },
   async (values) => {
     if (values.noinput) {
       const username = values.username ?? fail('--noinput needs --username.');
@@ -228,7 +228,7 @@ const clearsessions = defineCommand({ name: 'clearsessions', summary: 'delete ex
 );
 
 const check = defineCommand(
-  command({
+  {
     name: 'check',
     summary: 'check the configuration, the database and session store connections, and the cookie for a frontend origin',
     description:
@@ -237,7 +237,7 @@ const check = defineCommand(
       origin: { type: 'string', value: 'URL', help: 'the frontend origin: will a browser there keep and send the session cookie, and if not, why' },
       api: { type: 'string', value: 'URL', help: 'where that frontend calls the API (default: this configuration\'s HOST and PORT)' },
     },
-  }),
+  },
   async (values) => {
     let config;
     try {
@@ -286,11 +286,11 @@ const rotateKeys = defineCommand(
 );
 
 const hashCalibrate = defineCommand(
-  command({
+  {
     name: 'hash-calibrate',
     summary: 'argon2 parameters that take about N ms per hash on this machine',
     options: { 'target-ms': { type: 'string', value: 'N', help: 'milliseconds one hash should take (default 250)' } },
-  }),
+  },
   async (values) => {
     const target = Number(values['target-ms'] ?? 250);
     if (!Number.isFinite(target) || target <= 0) throw new UsageError('--target-ms takes a positive number of milliseconds', 'hash-calibrate');
