@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'n
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { nearest } from './nearest.js';
 import type { HasherOptions, PasswordHasher } from './passwords/index.js';
 import type { AuthBackend } from './auth/backends.js';
 import type { LoginStep } from './flows/login.js';
@@ -219,20 +220,54 @@ function fromEnv(env: NodeJS.ProcessEnv): PortcullisOptions {
   return o;
 }
 
+/** Which file a set of options came from, so that an error can name it. */
+const CONFIG_FILE_SOURCES = new WeakMap<object, string>();
+
 /** Reads `portcullis.config.{js,mjs,json}` (or `.ts` when running under a TypeScript loader) from `cwd`. */
 export async function loadConfigFile(cwd: string): Promise<PortcullisOptions> {
   for (const name of ['portcullis.config.js', 'portcullis.config.mjs', 'portcullis.config.ts', 'portcullis.config.json']) {
     const path = join(cwd, name);
     if (!existsSync(path)) continue;
-    if (name.endsWith('.json')) return JSON.parse(readFileSync(path, 'utf8')) as PortcullisOptions;
-    try {
-      const mod = (await import(pathToFileURL(path).href)) as { default?: PortcullisOptions };
-      return mod.default ?? {};
-    } catch (err) {
-      throw new ConfigError(`Could not load ${name}: ${(err as Error).message}`);
+    let options: PortcullisOptions;
+    if (name.endsWith('.json')) options = JSON.parse(readFileSync(path, 'utf8')) as PortcullisOptions;
+    else {
+      try {
+        const mod = (await import(pathToFileURL(path).href)) as { default?: PortcullisOptions };
+        options = mod.default ?? {};
+      } catch (err) {
+        throw new ConfigError(`Could not load ${name}: ${(err as Error).message}`);
+      }
     }
+    CONFIG_FILE_SOURCES.set(options, name);
+    return options;
   }
   return {};
+}
+
+/** Every setting a config file or createPortcullis may name; a missing or extra entry does not compile. */
+const KNOWN_SETTINGS = {
+  databaseUrl: true, sessionStore: true, redisPrefix: true, secretKey: true, port: true, host: true,
+  trustedOrigins: true, sessionAge: true, sessionSaveEveryRequest: true, sessionMaxBytes: true,
+  accessTokenAge: true, refreshTokenAge: true, tokenIssuer: true, secureCookies: true, sameSite: true,
+  sessionCookieName: true, csrfCookieName: true, loginFields: true, userFields: true, hashers: true,
+  hasherOptions: true, backends: true, loginSteps: true, passwordValidators: true, loginOnRegister: true,
+  djangoSecretKey: true, djangoDatabaseUrl: true, trustedProxies: true, throttle: true,
+  passwordResetTimeout: true, publicUrl: true, smtpUrl: true, mailFrom: true, mailer: true,
+  sessionIdleTimeout: true, reauthMinutes: true, authCacheMs: true, hashConcurrency: true,
+  production: true, logLevel: true, dataDir: true, accessLog: true,
+  metricsPort: true, metricsHost: true, metricsToken: true, metricsProcess: true,
+} satisfies Record<keyof PortcullisOptions, true>;
+
+/**
+ * A misspelt key would otherwise be ignored without a word (`userFeilds` and the custom fields are
+ * silently absent): every unknown key is a setting that cannot work.
+ */
+function refuseUnknownSettings(options: object, source: string): void {
+  for (const key of Object.keys(options)) {
+    if (key in KNOWN_SETTINGS) continue;
+    const near = nearest(key, Object.keys(KNOWN_SETTINGS));
+    throw new ConfigError(`${source}: unknown setting "${key}"${near ? `; did you mean "${near}"?` : '.'}`);
+  }
 }
 
 /** Generated on first run and kept beside the database, readable by the owner alone. */
@@ -249,9 +284,12 @@ function loadOrCreateSecretKey(dataDir: string): string {
 /**
  * Merges, in rising precedence: defaults, the config file, environment variables, explicit options.
  * Settings that cannot work throw ConfigError with one line saying what to change.
+ *
+ * `base` is the folder a relative data directory is taken from (createPortcullis's `cwd`).
  */
-/** `base` is the folder a relative data directory is taken from (createPortcullis's `cwd`). */
 export function resolveConfig(options: PortcullisOptions = {}, env: NodeJS.ProcessEnv = {}, fileOptions: PortcullisOptions = {}, base = process.cwd()): PortcullisConfig {
+  refuseUnknownSettings(fileOptions, CONFIG_FILE_SOURCES.get(fileOptions) ?? 'the config file');
+  refuseUnknownSettings(options, 'createPortcullis options');
   const merged: PortcullisOptions = { ...fileOptions, ...fromEnv(env), ...stripUndefined(options) };
   const dataDir = resolve(base, merged.dataDir ?? './data');
   const databaseUrl = merged.databaseUrl ?? `sqlite:${join(dataDir, 'portcullis.sqlite3')}`;

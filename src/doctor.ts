@@ -1,4 +1,6 @@
-import type { PortcullisConfig } from './config.js';
+import { existsSync } from 'node:fs';
+import { redactUrl, type PortcullisConfig } from './config.js';
+import type { DatabaseHandle } from './db/connect.js';
 
 export interface Finding {
   level: 'ok' | 'warning' | 'error';
@@ -100,4 +102,64 @@ export function formatFindings(findings: Finding[]): string {
   return findings
     .map((f) => `${f.level === 'ok' ? 'OK' : f.level === 'warning' ? 'WARNING' : 'PROBLEM'}: ${f.message}${f.fix ? `\n  Fix: ${f.fix}` : ''}`)
     .join('\n');
+}
+
+/** Longest a connection check may take: a host that drops packets must not hang `check`. */
+const CONNECT_TIMEOUT_MS = 5000;
+
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function checkDatabase(url: string, role: string): Promise<Finding> {
+  const where = redactUrl(url);
+  if (url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(url.slice('sqlite:'.length))) {
+    return { level: 'warning', message: `The ${role} ${where} does not exist yet.`, fix: 'Run portcullis migrate (serve does it too).' };
+  }
+  let handle: DatabaseHandle | undefined;
+  try {
+    const [{ connectDatabase }, { sql }] = await Promise.all([import('./db/connect.js'), import('kysely')]);
+    handle = connectDatabase(url);
+    await within(CONNECT_TIMEOUT_MS, sql`select 1`.execute(handle.db));
+    return { level: 'ok', message: `The ${role} ${where} answers.` };
+  } catch (err) {
+    return { level: 'error', message: `Cannot reach the ${role} ${where}: ${(err as Error).message}.`, fix: 'Start it, or correct PORTCULLIS_DATABASE_URL.' };
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
+
+async function checkRedis(url: string, prefix: string): Promise<Finding> {
+  const where = redactUrl(url);
+  try {
+    const { connectRedis } = await import('./redis.js');
+    const redis = await within(CONNECT_TIMEOUT_MS, connectRedis(url, prefix));
+    try {
+      await within(CONNECT_TIMEOUT_MS, redis.client.ping());
+    } finally {
+      await redis.close();
+    }
+    return { level: 'ok', message: `The session store ${where} answers.` };
+  } catch (err) {
+    return { level: 'error', message: `Cannot reach the session store ${where}: ${(err as Error).message}.`, fix: 'Start it, or correct PORTCULLIS_SESSION_STORE.' };
+  }
+}
+
+/** Whether the database and the session store this configuration names answer now. */
+export async function checkConnections(config: PortcullisConfig): Promise<Finding[]> {
+  const findings = [await checkDatabase(config.databaseUrl, 'database')];
+  const { isRedisUrl } = await import('./redis.js');
+  if (isRedisUrl(config.sessionStore)) findings.push(await checkRedis(config.sessionStore, config.redisPrefix));
+  if (config.sessionStore === 'django' && config.djangoDatabaseUrl && config.djangoDatabaseUrl !== config.databaseUrl) {
+    findings.push(await checkDatabase(config.djangoDatabaseUrl, "Django app's database"));
+  }
+  return findings;
 }

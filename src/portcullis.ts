@@ -208,7 +208,12 @@ export class Portcullis {
     if (this.changeChannel) return;
     const handlers: ChangeHandlers = {
       forgetUser: (userId) => this.forgetUser(userId),
-      forgetAll: () => this.forgetAll(),
+      forgetAll: () => {
+        this.forgetAll();
+        // A rotation may have been announced while deaf too.
+        this.tokens.keys.forget();
+      },
+      signingKeysChanged: () => this.tokens.keys.forget(),
       state: (listening, reason) => this.events.emit('change_channel', { listening, reason }),
     };
     // With this instance's cache off there is nothing to keep fresh here: it only tells the others.
@@ -218,6 +223,17 @@ export class Portcullis {
     const channel = this.changeChannel;
     // A channel that only publishes (this cache off) has nothing to be up or down about.
     if (channel && listen && this.metrics) this.metrics.watchChangeChannel(() => channel.listening);
+  }
+
+  /**
+   * A new key signs access tokens from now on, here and, through the change channel, on every running
+   * instance at once; without a channel (SQLite, MySQL) the others switch within RELOAD_MS (60 s).
+   * `announced` is null without a channel, false if the channel could not carry the message.
+   */
+  async rotateSigningKeys(): Promise<{ kid: string; announced: boolean | null }> {
+    const kid = await this.tokens.keys.rotate();
+    const announced = this.changeChannel ? await this.changeChannel.announceSigningKeys() : null;
+    return { kid, announced };
   }
 
   /** May the auth cache answer now? Not while a change channel exists but cannot hear the others. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diagnoseOrigin, siteOf } from '../src/doctor.js';
+import { checkConnections, diagnoseOrigin, siteOf } from '../src/doctor.js';
 import { resolveConfig, ConfigError } from '../src/config.js';
 
 const base = { secretKey: 'k', dataDir: '/tmp/portcullis-doctor' };
@@ -42,4 +42,21 @@ test('configuration errors are one clear line', () => {
   assert.throws(() => resolveConfig({ ...base, trustedOrigins: ['localhost:5173/'] }), /PORTCULLIS_TRUSTED_ORIGINS/);
   assert.throws(() => resolveConfig({ ...base, databaseUrl: 'nope' }), /PORTCULLIS_DATABASE_URL/);
   assert.throws(() => resolveConfig(base, { PORTCULLIS_SESSION_AGE: 'two weeks' }), /whole number/);
+});
+
+test('an unknown setting is refused, naming the nearest known one', () => {
+  assert.throws(() => resolveConfig(base, {}, { userFeilds: {} } as never), /unknown setting "userFeilds"; did you mean "userFields"\?/);
+  assert.throws(() => resolveConfig({ ...base, sesionAge: 60 } as never), /createPortcullis options: unknown setting "sesionAge"; did you mean "sessionAge"\?/);
+  assert.throws(() => resolveConfig(base, {}, { frobnicate: true } as never), /^ConfigError: the config file: unknown setting "frobnicate"\.$/);
+});
+
+test('connections: a database that does not answer is a problem, one not created yet a warning', async () => {
+  const unreachable = await checkConnections(resolveConfig({ ...base, databaseUrl: 'postgres://u:pw@127.0.0.1:1/db' }));
+  assert.equal(unreachable[0]!.level, 'error');
+  assert.match(unreachable[0]!.message, /Cannot reach the database postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/db/);
+  const missing = await checkConnections(resolveConfig({ ...base, databaseUrl: 'sqlite:/tmp/portcullis-doctor/never-created.sqlite3' }));
+  assert.equal(missing[0]!.level, 'warning');
+  assert.match(missing[0]!.fix!, /portcullis migrate/);
+  const redis = await checkConnections(resolveConfig({ ...base, databaseUrl: 'sqlite::memory:', sessionStore: 'redis://127.0.0.1:1' }));
+  assert.deepEqual(redis.map((f) => f.level), ['ok', 'error']);
 });

@@ -14,6 +14,9 @@ import type { RedisHandle } from '../redis.js';
  * - PostgreSQL (the database, with SQL sessions): NOTIFY / LISTEN on a dedicated connection;
  * - SQLite: no channel, the file's own change counter (sqliteChangeProbe).
  *
+ * The same channel carries "the signing keys changed" (`portcullis rotate-keys`), so every instance
+ * signs with the new key at once instead of at its next reload of the key table.
+ *
  * Every change is published before the request that made it is answered, so by the time a browser
  * hears "logged out" the message is on its way to every other instance. While an instance cannot
  * hear the channel (starting, or its connection lost) its cache answers nothing, and once it hears
@@ -23,6 +26,8 @@ import type { RedisHandle } from '../redis.js';
 export interface ChangeChannel {
   /** Tells the other instances that this user changed. Never throws: the TTL still bounds a lost message. */
   publish(userId: number): Promise<void>;
+  /** Tells the other instances to re-read the signing keys; false if the message could not be sent. */
+  announceSigningKeys(): Promise<boolean>;
   /** Whether changes made elsewhere reach this instance right now. */
   readonly listening: boolean;
   close(): Promise<void>;
@@ -33,22 +38,33 @@ export interface ChangeHandlers {
   forgetUser(userId: number): void;
   /** Changes may have been missed (the channel was lost, or has just come back). */
   forgetAll(): void;
+  /** Another process rotated the signing keys. */
+  signingKeysChanged(): void;
   /** The channel was lost or came back; `reason` says why it was lost. */
   state(listening: boolean, reason?: string): void;
 }
 
-/** Messages are `<instance id> <user id>`, so an instance ignores its own. */
+const SIGNING_KEYS = 'signing-keys';
+
+/**
+ * Messages are `<instance id> <user id>` or `<instance id> signing-keys`, so an instance ignores its
+ * own (an older instance reads the second kind as no user, and ignores it).
+ */
 function codec(handlers: ChangeHandlers) {
   const self = randomBytes(9).toString('base64url');
   return {
-    encode: (userId: number) => `${self} ${userId}`,
+    encode: (subject: number | typeof SIGNING_KEYS) => `${self} ${subject}`,
     receive(message: string) {
-      const [origin, id] = message.split(' ');
-      const userId = Number(id);
-      if (origin !== self && Number.isSafeInteger(userId)) handlers.forgetUser(userId);
+      const [origin, subject] = message.split(' ');
+      if (origin === self) return;
+      if (subject === SIGNING_KEYS) return handlers.signingKeysChanged();
+      const userId = Number(subject);
+      if (Number.isSafeInteger(userId)) handlers.forgetUser(userId);
     },
   };
 }
+
+type Encode = ReturnType<typeof codec>['encode'];
 
 /** Listening state shared by both kinds: a change of state forgets everything and is reported once. */
 function listeningState(handlers: ChangeHandlers) {
@@ -145,7 +161,7 @@ async function started<C>(
   state: ReturnType<typeof listeningState>,
   listener: ReturnType<typeof keepListening<C>> | null,
   send: (message: string) => Promise<unknown>,
-  encode: (userId: number) => string,
+  encode: Encode,
 ): Promise<ChangeChannel> {
   if (listener) {
     await listener.open();
@@ -161,6 +177,14 @@ async function started<C>(
         await send(encode(userId));
       } catch {
         // The store is away: see above.
+      }
+    },
+    async announceSigningKeys() {
+      try {
+        await send(encode(SIGNING_KEYS));
+        return true;
+      } catch {
+        return false;
       }
     },
     async close() {

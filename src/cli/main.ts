@@ -1,74 +1,49 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { createInterface } from 'node:readline';
-import { ConfigError, loadConfigFile, redactUrl, resolveConfig } from '../config.js';
-import { createPortcullis, type Portcullis } from '../portcullis.js';
-import { connectDatabase } from '../db/connect.js';
-import { migrate } from '../db/migrate.js';
-import { buildServer } from '../http/server.js';
+import { ConfigError, loadConfigFile, redactUrl, resolveConfig, type PortcullisConfig } from '../config.js';
+import type { Portcullis } from '../portcullis.js';
 import { ApiError } from '../errors.js';
-import { diagnoseOrigin, formatFindings } from '../doctor.js';
+import { checkConnections, diagnoseOrigin, formatFindings } from '../doctor.js';
 import { fieldMessage } from '../i18n/messages.js';
-import { IMPORT_DJANGO_USAGE, importDjangoCommand } from '../django/command.js';
-import { startMetricsServer, type MetricsServer } from '../metrics/listener.js';
+import { IMPORT_DJANGO, importDjangoCommand } from '../django/command.js';
+import type { MetricsServer } from '../metrics/listener.js';
+import { nearest } from '../nearest.js';
+import { commandHelp, defineCommand, overview, UsageError, USAGE_EXIT, type Command } from './commands.js';
+import { Cancelled, Prompter } from './prompt.js';
 
-const USAGE = `Usage: portcullis <command> [options]
-
-Commands:
-  serve                               run the HTTP server (migrates first)
-  migrate                             apply pending database migrations
-  createsuperuser [--username U] [--email E] [--noinput]
-                                      create a staff superuser (--noinput reads PORTCULLIS_SUPERUSER_PASSWORD)
-  changepassword USERNAME             set a user's password (prompted twice)
-  clearsessions                       delete expired sessions
-  check [--origin URL] [--api URL]    diagnose configuration and whether a browser keeps the session cookie
-  rotate-keys                         start signing access tokens with a new key (the old one stays published)
-  hash-calibrate [--target-ms N]      argon2 parameters that take about N ms (default 250) on this machine
-${IMPORT_DJANGO_USAGE}`;
+// The server, the database drivers and Redis load only for the commands that use them: `--help` and
+// a refused command line answer at once.
 
 function fail(message: string): never {
   process.stderr.write(`portcullis: ${message}\n`);
   process.exit(1);
 }
 
-/** Reads a line from the terminal without echoing it; from a pipe, reads the next line as it is. */
-async function prompt(question: string, hidden = false): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
-  if (hidden && process.stdin.isTTY) {
-    const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput.bind(rl);
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
-      if (s.startsWith(question)) write(s);
-    };
-  }
-  return new Promise((resolve) =>
-    rl.question(question, (answer) => {
-      rl.close();
-      if (hidden && process.stdin.isTTY) process.stdout.write('\n');
-      resolve(answer);
-    }),
-  );
-}
-
-async function askNewPassword(): Promise<string> {
-  const first = await prompt('Password: ', true);
-  const second = await prompt('Password (again): ', true);
-  if (first !== second) fail('the two passwords did not match.');
-  return first;
-}
-
+/** The messages of a refused value, one per line, as the API would give them in English. */
 function explain(err: unknown): string {
   if (err instanceof ApiError) {
-    const detail = err.fields
+    return err.fields
       ? Object.entries(err.fields)
           .map(([f, ids]) => `${f}: ${ids.map((id) => fieldMessage(id, 'en')).join(' ')}`)
           .join('; ')
       : err.message;
-    return detail;
   }
   return (err as Error).message;
 }
 
+/** Only the messages of a refused password, one per line (the field is obvious at its prompt). */
+function passwordProblems(err: ApiError): string {
+  return Object.values(err.fields ?? {})
+    .flat()
+    .map((id) => fieldMessage(id, 'en'))
+    .join('\n');
+}
+
+async function readConfig(): Promise<PortcullisConfig> {
+  return resolveConfig({}, process.env, await loadConfigFile(process.cwd()));
+}
+
 async function open(): Promise<Portcullis> {
+  const { createPortcullis } = await import('../portcullis.js');
   try {
     return await createPortcullis();
   } catch (err) {
@@ -78,164 +53,304 @@ async function open(): Promise<Portcullis> {
   }
 }
 
-async function serve(): Promise<void> {
+async function withPortcullis(work: (portcullis: Portcullis) => Promise<number | void>): Promise<number | void> {
   const portcullis = await open();
-  const app = await buildServer(portcullis);
-  const { port, host } = portcullis.config;
   try {
-    await app.listen({ port, host });
+    return await work(portcullis);
   } catch (err) {
-    fail(`cannot listen on ${host}:${port}: ${(err as Error).message}. Set PORT or HOST to something free.`);
-  }
-  let metricsServer: MetricsServer | null = null;
-  const { metricsPort, metricsHost } = portcullis.config;
-  if (portcullis.metrics && metricsPort !== undefined) {
-    try {
-      metricsServer = await startMetricsServer(portcullis.metrics, { port: metricsPort, host: metricsHost });
-    } catch (err) {
-      fail(`cannot listen for metrics on ${metricsHost}:${metricsPort}: ${(err as Error).message}. Set PORTCULLIS_METRICS_PORT or PORTCULLIS_METRICS_HOST to something free.`);
+    if (err instanceof Cancelled) {
+      process.stderr.write('\nOperation cancelled.\n');
+      return 1;
     }
-    app.log.info(`metrics at ${metricsServer.url}`);
-  }
-  let closing = false;
-  const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    app.log.info({ signal }, 'shutting down: finishing requests in flight');
-    await metricsServer?.close();
-    await app.close();
+    if (err instanceof UsageError) throw err;
+    fail(explain(err));
+  } finally {
     await portcullis.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  }
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve':
-      return serve();
-    case 'migrate': {
-      const config = resolveConfig({}, process.env, await loadConfigFile(process.cwd()));
-      const handle = connectDatabase(config.databaseUrl);
-      try {
-        const { applied, addedFields, loginKeyConflicts } = await migrate(handle, config.userFields, config.loginFields);
-        console.log(applied.length || addedFields.length ? `Applied: ${[...applied, ...addedFields.map((f) => `field ${f}`)].join(', ')}` : 'No migrations to apply.');
-        for (const c of loginKeyConflicts) {
-          console.warn(`User ${c.userId}: its ${c.field} names user ${c.heldBy} too; only user ${c.heldBy} logs in by it until one of them changes it.`);
-        }
-      } finally {
-        await handle.close();
-      }
-      return;
+const serve = defineCommand(
+  { name: 'serve', summary: 'run the HTTP server (applies pending migrations first)', description: 'Listens on HOST:PORT (default localhost:8000); SIGTERM or SIGINT finishes the requests in flight, then stops.', options: {} },
+  async () => {
+    const portcullis = await open();
+    const { buildServer } = await import('../http/server.js');
+    const app = await buildServer(portcullis);
+    const { port, host } = portcullis.config;
+    try {
+      await app.listen({ port, host });
+    } catch (err) {
+      fail(`cannot listen on ${host}:${port}: ${(err as Error).message}. Set PORT or HOST to something free.`);
     }
-    case 'createsuperuser': {
-      const { values } = parseArgs({ args: rest, options: { username: { type: 'string' }, email: { type: 'string' }, noinput: { type: 'boolean' } } });
-      const portcullis = await open();
+    let metricsServer: MetricsServer | null = null;
+    const { metricsPort, metricsHost } = portcullis.config;
+    if (portcullis.metrics && metricsPort !== undefined) {
+      const { startMetricsServer } = await import('../metrics/listener.js');
       try {
-        let username = values.username;
-        let email = values.email;
-        let password: string;
-        if (values.noinput) {
-          if (!username) fail('--noinput needs --username.');
-          password = process.env.PORTCULLIS_SUPERUSER_PASSWORD ?? fail('--noinput needs PORTCULLIS_SUPERUSER_PASSWORD.');
-        } else {
-          username ??= await prompt('Username: ');
-          email ??= await prompt('Email address: ');
-          password = await askNewPassword();
+        metricsServer = await startMetricsServer(portcullis.metrics, { port: metricsPort, host: metricsHost });
+      } catch (err) {
+        fail(`cannot listen for metrics on ${metricsHost}:${metricsPort}: ${(err as Error).message}. Set PORTCULLIS_METRICS_PORT or PORTCULLIS_METRICS_HOST to something free.`);
+      }
+      app.log.info(`metrics at ${metricsServer.url}`);
+    }
+    let closing = false;
+    const shutdown = async (signal: string) => {
+      if (closing) return;
+      closing = true;
+      app.log.info({ signal }, 'shutting down: finishing requests in flight');
+      await metricsServer?.close();
+      await app.close();
+      await portcullis.close();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  },
+);
+
+const migrateCommand = defineCommand({ name: 'migrate', summary: 'apply pending database migrations', options: {} }, async () => {
+  const config = await readConfig();
+  const { connectDatabase } = await import('../db/connect.js');
+  const { migrate } = await import('../db/migrate.js');
+  const handle = connectDatabase(config.databaseUrl);
+  try {
+    const { applied, addedFields, loginKeyConflicts } = await migrate(handle, config.userFields, config.loginFields);
+    console.log(applied.length || addedFields.length ? `Applied: ${[...applied, ...addedFields.map((f) => `field ${f}`)].join(', ')}` : 'No migrations to apply.');
+    for (const c of loginKeyConflicts) {
+      console.warn(`User ${c.userId}: its ${c.field} names user ${c.heldBy} too; only user ${c.heldBy} logs in by it until one of them changes it.`);
+    }
+  } finally {
+    await handle.close();
+  }
+});
+
+/**
+ * Asks for a new password twice until one is accepted, as Django does: a mismatch, a blank one or
+ * one the validators refuse says why and asks again. `tries` bounds it (changepassword's three).
+ */
+async function askNewPassword(prompter: Prompter, portcullis: Portcullis, user: Parameters<Portcullis['validateNewPassword']>[2], tries = Infinity): Promise<string | null> {
+  for (let attempt = 1; attempt <= tries; attempt++) {
+    const password = await prompter.ask('Password: ', { hidden: true });
+    if ((await prompter.ask('Password (again): ', { hidden: true })) !== password) {
+      process.stderr.write("Error: Your passwords didn't match.\n");
+      continue;
+    }
+    if (!password.trim()) {
+      process.stderr.write("Error: Blank passwords aren't allowed.\n");
+      continue;
+    }
+    try {
+      portcullis.validateNewPassword('password', password, user);
+      return password;
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      process.stderr.write(`${passwordProblems(err)}\n`);
+    }
+  }
+  return null;
+}
+
+const createsuperuser = defineCommand(
+  {
+    name: 'createsuperuser',
+    summary: 'create a staff superuser',
+    description:
+      'Asks for the username, the email address and the password (twice, hidden) on the terminal, again after a refused answer. ' +
+      'Without a terminal (a script, a container), use --noinput with --username and PORTCULLIS_SUPERUSER_PASSWORD.',
+    options: {
+      username: { type: 'string', value: 'U', help: 'the username (asked for if absent)' },
+      email: { type: 'string', value: 'E', help: 'the email address (asked for if absent; may be blank)' },
+      noinput: { type: 'boolean', help: 'ask nothing: the password comes from PORTCULLIS_SUPERUSER_PASSWORD, --username is required' },
+    },
+  },
+  async (values) => {
+    if (values.noinput) {
+      const username = values.username ?? fail('--noinput needs --username.');
+      const password = process.env.PORTCULLIS_SUPERUSER_PASSWORD ?? fail('--noinput needs PORTCULLIS_SUPERUSER_PASSWORD.');
+      return withPortcullis(async (portcullis) => {
+        portcullis.validateNewPassword('password', password, { username, email: values.email });
+        const user = await portcullis.users.createSuperuser({ username, email: values.email || null, password });
+        console.log(`Superuser "${user.username}" created.`);
+      });
+    }
+    // Django refuses too ("Superuser creation skipped due to not running in a TTY"); a pipe cannot
+    // answer a refused password, so it is told the one way that works, and the script fails.
+    if (!process.stdin.isTTY) {
+      fail('createsuperuser asks for the password on a terminal, and stdin is not one: run it with --noinput --username NAME [--email E] and the password in PORTCULLIS_SUPERUSER_PASSWORD.');
+    }
+    return withPortcullis(async (portcullis) => {
+      const prompter = new Prompter();
+      try {
+        let given = values.username;
+        let username = '';
+        while (!username) {
+          const answer = (given ?? (await prompter.ask('Username: '))).trim();
+          given = undefined;
+          if (!answer) process.stderr.write('Error: This field cannot be blank.\n');
+          else if (await portcullis.users.getByUsername(answer)) process.stderr.write('Error: That username is already taken.\n');
+          else username = answer;
         }
-        portcullis.validateNewPassword('password', password, { username, email });
+        const email = values.email ?? (await prompter.ask('Email address: ')).trim();
+        const password = (await askNewPassword(prompter, portcullis, { username, email }))!;
         const user = await portcullis.users.createSuperuser({ username, email: email || null, password });
         console.log(`Superuser "${user.username}" created.`);
-      } catch (err) {
-        fail(explain(err));
       } finally {
-        await portcullis.close();
+        prompter.close();
       }
-      return;
-    }
-    case 'changepassword': {
-      const username = rest[0] ?? fail('changepassword needs a USERNAME.');
-      const portcullis = await open();
+    });
+  },
+);
+
+const changepassword = defineCommand(
+  {
+    name: 'changepassword',
+    args: ['USERNAME'],
+    summary: "set a user's password; their sessions end",
+    description: 'On a terminal the password is asked for twice, hidden, up to three times; from a pipe the first line is the password.',
+    options: {},
+  },
+  async (_values, [username]) => {
+    if (!username) throw new UsageError('USERNAME is missing', 'changepassword');
+    return withPortcullis(async (portcullis) => {
+      const user = (await portcullis.users.getByUsername(username)) ?? fail(`there is no user "${username}".`);
+      const prompter = new Prompter();
+      let password: string | null;
       try {
-        const user = (await portcullis.users.getByUsername(username)) ?? fail(`there is no user "${username}".`);
-        const password = process.stdin.isTTY ? await askNewPassword() : await prompt('');
-        portcullis.validateNewPassword('password', password, user);
-        await portcullis.changePassword(user, password);
-        console.log(`Password changed for user "${user.username}"; their sessions have ended.`);
-      } catch (err) {
-        fail(explain(err));
+        if (process.stdin.isTTY) {
+          console.log(`Changing password for user "${user.username}"`);
+          password = await askNewPassword(prompter, portcullis, user, 3);
+          if (password === null) fail(`aborting password change for user "${user.username}" after 3 attempts.`);
+        } else {
+          password = await prompter.ask('');
+          portcullis.validateNewPassword('password', password, user);
+        }
       } finally {
-        await portcullis.close();
+        prompter.close();
       }
-      return;
+      await portcullis.changePassword(user, password);
+      console.log(`Password changed for user "${user.username}"; their sessions have ended.`);
+    });
+  },
+);
+
+const clearsessions = defineCommand({ name: 'clearsessions', summary: 'delete expired sessions and refresh tokens', options: {} }, () =>
+  withPortcullis(async (portcullis) => {
+    console.log(`Deleted ${await portcullis.sessions.clearExpired()} expired sessions.`);
+    const tokens = await portcullis.tokens.clearExpired();
+    if (tokens) console.log(`Deleted ${tokens} expired refresh tokens.`);
+  }),
+);
+
+const check = defineCommand(
+  {
+    name: 'check',
+    summary: 'check the configuration, the database and session store connections, and the cookie for a frontend origin',
+    description:
+      'Names a setting it does not know with the nearest known one. Exits 1 on any problem (a warning alone exits 0).',
+    options: {
+      origin: { type: 'string', value: 'URL', help: 'the frontend origin: will a browser there keep and send the session cookie, and if not, why' },
+      api: { type: 'string', value: 'URL', help: 'where that frontend calls the API (default: this configuration\'s HOST and PORT)' },
+    },
+  },
+  async (values) => {
+    let config;
+    try {
+      config = await readConfig();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      console.log(`Configuration: PROBLEM: ${err.message}`);
+      return 1;
     }
-    case 'clearsessions': {
-      const portcullis = await open();
-      try {
-        console.log(`Deleted ${await portcullis.sessions.clearExpired()} expired sessions.`);
-        const tokens = await portcullis.tokens.clearExpired();
-        if (tokens) console.log(`Deleted ${tokens} expired refresh tokens.`);
-      } finally {
-        await portcullis.close();
+    console.log(`Configuration: OK (database ${redactUrl(config.databaseUrl)}, session store ${redactUrl(config.sessionStore)}, SameSite=${config.sameSite}${config.secureCookies ? ', Secure' : ''})`);
+    const findings = await checkConnections(config);
+    if (values.origin) {
+      const api = values.api ?? `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${config.port}`;
+      findings.push(...diagnoseOrigin(config, values.origin, api));
+    }
+    console.log(formatFindings(findings));
+    return findings.some((f) => f.level === 'error') ? 1 : 0;
+  },
+);
+
+const rotateKeys = defineCommand(
+  {
+    name: 'rotate-keys',
+    summary: 'start signing access tokens with a new key (the old one stays published until its tokens expire)',
+    description:
+      'Running servers hear of it at once on the change channel (Redis sessions, or a PostgreSQL database). ' +
+      'Without one (SQLite or MySQL, sessions not in Redis) they sign with the new key within 60 s, and accept its tokens within a second.',
+    options: {},
+  },
+  () =>
+    withPortcullis(async (portcullis) => {
+      const { kid, announced } = await portcullis.rotateSigningKeys();
+      const { RELOAD_MS } = await import('../tokens/signing-keys.js');
+      const kept = `the previous key stays published for ${portcullis.config.accessTokenAge} s, until the tokens it signed have expired`;
+      const channel = portcullis.redis ? 'Redis' : 'PostgreSQL';
+      if (announced) console.log(`New signing key ${kid}. Running servers sharing this ${channel} sign with it from now on (told on the change channel); ${kept}.`);
+      else {
+        console.log(`New signing key ${kid}; ${kept}.`);
+        console.log(
+          announced === null
+            ? `Running servers have no change channel here (SQLite or MySQL, sessions not in Redis): they sign with the new key within ${RELOAD_MS / 1000} s, and accept its tokens within a second.`
+            : `The change channel (${channel}) could not carry the news: running servers sign with the new key within ${RELOAD_MS / 1000} s, and accept its tokens within a second.`,
+        );
       }
-      return;
-    }
-    case 'check': {
-      const { values } = parseArgs({ args: rest, options: { origin: { type: 'string' }, api: { type: 'string' } } });
-      let config;
-      try {
-        config = resolveConfig({}, process.env, await loadConfigFile(process.cwd()));
-      } catch (err) {
-        fail((err as Error).message);
-      }
-      console.log(`Configuration: OK (database ${redactUrl(config.databaseUrl)}, session store ${redactUrl(config.sessionStore)}, SameSite=${config.sameSite}${config.secureCookies ? ', Secure' : ''})`);
-      if (values.origin) {
-        const api = values.api ?? `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${config.port}`;
-        const findings = diagnoseOrigin(config, values.origin, api);
-        console.log(formatFindings(findings));
-        if (findings.some((f) => f.level === 'error')) process.exitCode = 1;
-      }
-      return;
-    }
-    case 'rotate-keys': {
-      const portcullis = await open();
-      try {
-        console.log(`New signing key ${await portcullis.tokens.keys.rotate()}; the previous key stays published until its tokens expire.`);
-      } finally {
-        await portcullis.close();
-      }
-      return;
-    }
-    case 'import-django': {
-      try {
-        process.exitCode = await importDjangoCommand(rest, resolveConfig({}, process.env, await loadConfigFile(process.cwd())));
-      } catch (err) {
-        fail(explain(err));
-      }
-      return;
-    }
-    case 'hash-calibrate': {
-      const { values } = parseArgs({ args: rest, options: { 'target-ms': { type: 'string' } } });
-      const target = Number(values['target-ms'] ?? 250);
-      if (!Number.isFinite(target) || target <= 0) fail('--target-ms takes a positive number of milliseconds.');
-      const { calibrateArgon2 } = await import('../passwords/calibrate.js');
-      const result = await calibrateArgon2(target);
-      console.log(`argon2id m=${result.memoryCost} KiB, t=${result.timeCost}, p=${result.parallelism}: ${result.ms.toFixed(0)} ms per hash on this machine.`);
-      console.log(`In portcullis.config.js: hasherOptions: { argon2: { memoryCost: ${result.memoryCost}, timeCost: ${result.timeCost}, parallelism: ${result.parallelism} } }`);
-      return;
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return;
-    default:
-      process.stderr.write(USAGE);
-      fail(`unknown command "${command}".`);
+    }),
+);
+
+const hashCalibrate = defineCommand(
+  {
+    name: 'hash-calibrate',
+    summary: 'argon2 parameters that take about N ms per hash on this machine',
+    options: { 'target-ms': { type: 'string', value: 'N', help: 'milliseconds one hash should take (default 250)' } },
+  },
+  async (values) => {
+    const target = Number(values['target-ms'] ?? 250);
+    if (!Number.isFinite(target) || target <= 0) throw new UsageError('--target-ms takes a positive number of milliseconds', 'hash-calibrate');
+    const { calibrateArgon2 } = await import('../passwords/calibrate.js');
+    const result = await calibrateArgon2(target);
+    console.log(`argon2id m=${result.memoryCost} KiB, t=${result.timeCost}, p=${result.parallelism}: ${result.ms.toFixed(0)} ms per hash on this machine.`);
+    console.log(`In portcullis.config.js: hasherOptions: { argon2: { memoryCost: ${result.memoryCost}, timeCost: ${result.timeCost}, parallelism: ${result.parallelism} } }`);
+  },
+);
+
+const importDjango = defineCommand(IMPORT_DJANGO, async (values) => {
+  try {
+    return await importDjangoCommand(values, await readConfig());
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    fail(explain(err));
   }
+});
+
+const COMMANDS: Command[] = [serve, migrateCommand, createsuperuser, changepassword, clearsessions, check, rotateKeys, hashCalibrate, importDjango];
+
+function find(name: string): Command {
+  const found = COMMANDS.find((c) => c.spec.name === name);
+  if (found) return found;
+  const near = nearest(name, COMMANDS.map((c) => c.spec.name));
+  throw new UsageError(`unknown command "${name}"${near ? `; did you mean ${near}?` : ''} (see portcullis --help)`);
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => fail((err as Error).message));
+async function main(argv: string[]): Promise<number | void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') return void process.stdout.write(overview(COMMANDS.map((c) => c.spec)));
+  if (name === 'help') {
+    if (rest.length === 0) return void process.stdout.write(overview(COMMANDS.map((c) => c.spec)));
+    return void process.stdout.write(commandHelp(find(rest[0]!).spec));
+  }
+  return find(name).run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`portcullis${err.command ? ` ${err.command}` : ''}: ${err.message}${err.command ? ` (see portcullis help ${err.command})` : ''}\n`);
+      process.exit(USAGE_EXIT);
+    }
+    fail((err as Error).message);
+  },
+);

@@ -1,15 +1,26 @@
-import { parseArgs } from 'node:util';
+import { command, parseCommand, UsageError } from '../cli/commands.js';
 import type { PortcullisConfig } from '../config.js';
-import { connectDatabase } from '../db/connect.js';
-import { migrate } from '../db/migrate.js';
-import { importDjango, type ImportProgress, type ImportSummary } from './import.js';
+import type { ImportProgress, ImportSummary } from './import.js';
 import type { ImportConflict } from './survey.js';
-import { openDjangoSource } from './source.js';
 
-export const IMPORT_DJANGO_USAGE = `  import-django --from SQLITE_PATH_OR_DATABASE_URL [--user-table T] [--map COLUMN=FIELD]... [--dry-run] [--keep-passwords] [--remap-ids] [--source NAME] [--batch-size N]
-                                      copy users, groups and permissions from a Django database (old passwords keep working);
-                                      never replaces a portcullis user it did not import, lists every conflict (--dry-run: and writes nothing)
-`;
+export const IMPORT_DJANGO = command({
+  name: 'import-django',
+  summary: 'copy users, groups and permissions from a Django database (their passwords keep working)',
+  description:
+    'Never replaces a portcullis user it did not import, and lists every conflict; a later run updates the users it imported from the same source.',
+  options: {
+    from: { type: 'string', value: 'SQLITE_PATH_OR_DATABASE_URL', required: true, help: "the Django database (a SQLite file, postgres://… or mysql://…)" },
+    'user-table': { type: 'string', value: 'T', help: 'the user table, if not auth_user (a custom user model)' },
+    map: { type: 'string', multiple: true, value: 'COLUMN=FIELD', help: 'import a column of the user table into a portcullis user field' },
+    'dry-run': { type: 'boolean', help: 'report what would be imported and every conflict; write nothing' },
+    'keep-passwords': { type: 'boolean', help: 'leave the password of a user portcullis already has alone (it may have been upgraded)' },
+    'remap-ids': { type: 'boolean', help: 'import users whose id belongs to another portcullis user under new ids' },
+    source: { type: 'string', value: 'NAME', help: 'name this Django database, instead of its own identity (needed without migration history)' },
+    'batch-size': { type: 'string', value: 'N', help: 'users per transaction (default 1000)' },
+  },
+});
+
+type ImportDjangoValues = NonNullable<ReturnType<typeof parseCommand<typeof IMPORT_DJANGO.options>>>['values'];
 
 /** A one-line bar redrawn in place on a terminal, at most five times a second. */
 function progressBar(stream: NodeJS.WriteStream): (p: ImportProgress) => void {
@@ -68,33 +79,27 @@ export function formatSummary(s: ImportSummary, seconds: number): string {
 }
 
 /** `portcullis import-django`: returns the process exit code. */
-export async function importDjangoCommand(args: string[], config: PortcullisConfig): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      from: { type: 'string' },
-      'user-table': { type: 'string' },
-      map: { type: 'string', multiple: true },
-      'dry-run': { type: 'boolean' },
-      'keep-passwords': { type: 'boolean' },
-      'batch-size': { type: 'string' },
-      'remap-ids': { type: 'boolean' },
-      source: { type: 'string' },
-    },
-  });
-  if (!values.from) throw new Error('import-django needs --from SQLITE_PATH_OR_DATABASE_URL.');
+export async function importDjangoCommand(values: ImportDjangoValues, config: PortcullisConfig): Promise<number> {
+  if (!values.from) throw new UsageError('import-django needs --from SQLITE_PATH_OR_DATABASE_URL', IMPORT_DJANGO.name);
   const map: Record<string, string> = {};
   for (const pair of values.map ?? []) {
     const [col, field] = pair.split('=');
-    if (!col || !field) throw new Error(`--map takes COLUMN=FIELD, not "${pair}".`);
+    if (!col || !field) throw new UsageError(`--map takes COLUMN=FIELD, not "${pair}"`, IMPORT_DJANGO.name);
     map[col] = field;
   }
   const batchSize = Number(values['batch-size'] ?? 1000);
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error('--batch-size takes a positive whole number.');
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new UsageError('--batch-size takes a positive whole number', IMPORT_DJANGO.name);
   if (values['remap-ids'] && config.sessionStore === 'django') {
     // Django's sessions name users by Django's ids: under another id they would open someone else's account.
     throw new Error('--remap-ids cannot be used with PORTCULLIS_SESSION_STORE=django: the shared sessions name users by their Django ids. Move the conflicting portcullis users out of the way instead (see --dry-run).');
   }
+  // Loaded here, not with the command table: `portcullis --help` needs none of it.
+  const [{ connectDatabase }, { migrate }, { importDjango }, { openDjangoSource }] = await Promise.all([
+    import('../db/connect.js'),
+    import('../db/migrate.js'),
+    import('./import.js'),
+    import('./source.js'),
+  ]);
   const source = await openDjangoSource(values.from);
   const handle = connectDatabase(config.databaseUrl);
   try {

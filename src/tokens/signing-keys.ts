@@ -35,6 +35,9 @@ function sealer(secret: string) {
   };
 }
 
+/** Without a change channel, the longest a running instance goes on signing with a rotated-out key. */
+export const RELOAD_MS = 60_000;
+
 /**
  * Ed25519 signing keys kept in the database: generated on first use, rotated on command, the retired
  * key still published (JWKS) until every token it signed has expired.
@@ -42,6 +45,8 @@ function sealer(secret: string) {
 export class SigningKeys {
   private keys: LoadedKey[] = [];
   private loadedAt = 0;
+  /** Bumped by forget(): a load that began before it does not count as fresh. */
+  private generation = 0;
   private readonly sealer: ReturnType<typeof sealer>;
 
   constructor(
@@ -53,6 +58,7 @@ export class SigningKeys {
   }
 
   private async load(): Promise<void> {
+    const generation = this.generation;
     const rows = await this.handle.db.selectFrom('portcullis_signing_key').selectAll().orderBy('created_at', 'desc').execute();
     const keys: LoadedKey[] = [];
     for (const row of rows) {
@@ -66,7 +72,13 @@ export class SigningKeys {
       });
     }
     this.keys = keys;
-    this.loadedAt = Date.now();
+    this.loadedAt = generation === this.generation ? Date.now() : 0;
+  }
+
+  /** The table changed elsewhere (a rotation announced on the change channel): re-read it on next use. */
+  forget(): void {
+    this.generation++;
+    this.loadedAt = 0;
   }
 
   private async create(now = Date.now()): Promise<void> {
@@ -82,8 +94,8 @@ export class SigningKeys {
 
   /** The key that signs new tokens: the newest one not retired. */
   async current(): Promise<LoadedKey> {
-    // Another instance may have rotated; re-read at most once a minute.
-    if (!this.keys.length || Date.now() - this.loadedAt > 60_000) await this.load();
+    // Another process may have rotated without a change channel to say so: re-read at most once a minute.
+    if (!this.keys.length || Date.now() - this.loadedAt > RELOAD_MS) await this.load();
     let active = this.keys.find((k) => k.retiredAt === null);
     if (!active) {
       try {
