@@ -1,5 +1,4 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Portcullis } from '../portcullis.js';
@@ -18,6 +17,7 @@ import { applySecurityHeaders } from './security-headers.js';
 import { decorateAuth } from './request-auth.js';
 import { logFailedLogins, registerAccessLog } from './request-log.js';
 import { registerMetrics } from './metrics.js';
+import { registerCookies } from './request-cookies.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
 
 export interface ServerOptions {
@@ -72,7 +72,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   registerJsonBody(app);
   decorateAuth(app);
   registerErrorHandling(app);
-  await app.register(cookie);
+  registerCookies(app);
   registerCors(app, { trustedOrigins: config.trustedOrigins, exposedHeaders: [WARNING_HEADER] });
   registerOriginWarning(app, config);
   registerCsrf(app, { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName });

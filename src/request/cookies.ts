@@ -8,15 +8,33 @@ export function readCookie(header: string | undefined, name: string): string | u
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    let value = part.slice(eq + 1).trim();
-    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    try {
-      return decodeURIComponent(value);
-    } catch {
-      return value;
-    }
+    return cookieValue(part.slice(eq + 1));
   }
   return undefined;
+}
+
+/** Every cookie of a Cookie header, read as readCookie reads one: the first of a repeated name wins. */
+export function parseCookies(header: string | undefined): { [cookieName: string]: string | undefined } {
+  // No prototype: a cookie named __proto__ or constructor is just a cookie.
+  const cookies: { [cookieName: string]: string | undefined } = Object.create(null);
+  if (!header) return cookies;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name && cookies[name] === undefined) cookies[name] = cookieValue(part.slice(eq + 1));
+  }
+  return cookies;
+}
+
+function cookieValue(raw: string): string {
+  let value = raw.trim();
+  if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 export interface CookieOptions {

@@ -1,0 +1,2 @@
+'use strict';
+module.exports = require('./esm-only.cjs')('portcullis/passwords', () => require('../dist/passwords/index.js'));
