@@ -1,7 +1,6 @@
 import { logIn, type LoginPause } from '../flows/login.js';
-import type { Portcullis, SessionUser } from '../portcullis.js';
-import type { User, PublicUser } from '../users/types.js';
-import { toPublicUser } from '../users/types.js';
+import type { Portcullis } from '../portcullis.js';
+import { toPublicUser, type PublicUser } from '../users/types.js';
 import { ApiError } from '../errors.js';
 import { errorBody, errorHeaders } from '../http/errors.js';
 import { throttled } from '../throttle/throttle.js';

@@ -1,7 +1,6 @@
 import type { ClientInfo } from '../flows/credentials.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Portcullis, SessionUser } from '../portcullis.js';
-import type { RequestInfo } from '../auth/backends.js';
 import type { SessionRecord } from '../sessions/base.js';
 import { ApiError } from '../errors.js';
 import { cachedAuth, resolveAuth, sessionKeyFrom, type RequestAuth } from '../request/credentials.js';

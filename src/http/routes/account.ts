@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Portcullis } from '../../portcullis.js';
-import { ApiError, validationError } from '../../errors.js';
+import { ApiError } from '../../errors.js';
 import { publicView, toPublicUser } from '../../users/types.js';
 import type { SessionRecord } from '../../sessions/base.js';
 import type { IssuedSession } from '../../sessions/manager.js';
@@ -30,7 +30,7 @@ const tags = ['account'];
 /** Contract section 2: accounts and sessions under /api/auth. */
 export async function accountRoutes(app: FastifyInstance, opts: { portcullis: Portcullis }): Promise<void> {
   const { portcullis } = opts;
-  const { config, users } = portcullis;
+  const { config } = portcullis;
   const cookies = cookiePolicy(config);
 
   const issueCookie = (reply: FastifyReply, issued: IssuedSession) =>

@@ -15,7 +15,7 @@ import { accountPage } from '../views/account.js';
 /** /account: profile, password change and the list of sessions, for the logged-in user. */
 export async function accountPages(app: FastifyInstance, opts: { portcullis: Portcullis }): Promise<void> {
   const { portcullis } = opts;
-  const { config, users } = portcullis;
+  const { config } = portcullis;
   const cookies = cookiePolicy(config);
   const hasPhone = 'phone' in config.userFields;
 
