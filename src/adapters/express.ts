@@ -71,7 +71,7 @@ export function portcullis(instance: Portcullis, options: AdapterOptions = {}): 
     req.user = null;
     const work = async () => {
       if (csrf) ctx.checkCsrf();
-      req.user = await ctx.publicUser();
+      req.user = await ctx.user();
       req.session = await ctx.session();
       saveBeforeEnd(res, ctx);
     };

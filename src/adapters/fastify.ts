@@ -59,7 +59,7 @@ async function portcullisPlugin(app: FastifyInstance, options: FastifyPortcullis
   app.addHook('preHandler', async (request, reply) => {
     try {
       if (csrf) request.portcullis.checkCsrf();
-      request.user = await request.portcullis.publicUser();
+      request.user = await request.portcullis.user();
       request.session = await request.portcullis.session();
     } catch (err) {
       return answer(request, reply, err);

@@ -67,7 +67,7 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
   const user = async (request: Request) => {
     const ctx = context(request);
     if (csrf) ctx.checkCsrf();
-    return ctx.publicUser();
+    return ctx.user();
   };
   const errorResponse = (err: unknown, request: Request) => {
     const api = toApiError(err);

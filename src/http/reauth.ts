@@ -10,4 +10,3 @@ export function reauthPassword(body: unknown): string | undefined {
   return password;
 }
 
-export { requireFreshLogin } from '../flows/credentials.js';
