@@ -243,6 +243,16 @@ export class Portcullis {
   }
 
   /**
+   * Whether a session's data as the auth cache holds it is as current as the store's, so that an
+   * application's safe request may read it from there: every write reaches this cache at once
+   * (SQLite's change counter, or the change channel that Sessions.patchData announces on), and no
+   * program but portcullis writes the sessions (Django's does, side by side).
+   */
+  get sessionDataCached(): boolean {
+    return !this.sessions.store.writtenElsewhere && (this.probeForeignWrites !== null || this.changeChannel !== null);
+  }
+
+  /**
    * What the auth cache remembers of this session key, synchronously: the answer getUser would give a
    * safe request from memory, or undefined when it would go to the store. Only for safe requests.
    */

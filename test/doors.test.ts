@@ -85,6 +85,7 @@ before(async () => {
     req.portcullis!.login({ username: req.body.username, password: req.body.password }).then((r) => void res.status(statusOf(r)).json(r), next);
   });
   ex.post('/app-write', (req, res) => void res.status(req.user ? 200 : 401).json({ user: req.user?.username ?? null }));
+  ex.get('/app-visits', (req, res) => void res.json({ visits: countVisit(req.session) }));
   ex.use(errorHandler());
   expressServer = await new Promise<Server>((resolve) => {
     const s = ex.listen(0, '127.0.0.1', () => resolve(s));
@@ -98,11 +99,14 @@ before(async () => {
     return reply.code(statusOf(r)).send(r);
   });
   fastifyApp.post('/app-write', async (request, reply) => reply.code(request.user ? 200 : 401).send({ user: request.user?.username ?? null }));
+  fastifyApp.get('/app-visits', async (request) => ({ visits: countVisit(request.session) }));
   await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
   fastifyUrl = `http://127.0.0.1:${(fastifyApp.server.address() as AddressInfo).port}`;
 
   const auth = portcullisFetch(p, { clientIp: (r) => r.headers.get('x-client-ip') ?? undefined });
+  const visits = auth.handler(async (_request, _user, session) => Response.json({ visits: countVisit(session) }));
   fetchLogin = async (request) => {
+    if (new URL(request.url).pathname === '/app-visits') return visits(request);
     try {
       if (new URL(request.url).pathname === '/app-write') {
         const u = await auth.user(request);
@@ -116,6 +120,13 @@ before(async () => {
     }
   };
 });
+
+/** What an application does with its session on a read: counts the visit (Django's request.session). */
+function countVisit(session: { get<T>(key: string): T | undefined; set(key: string, value: unknown): void }): number {
+  const n = (session.get<number>('visits') ?? 0) + 1;
+  session.set('visits', n);
+  return n;
+}
 
 after(async () => {
   await new Promise((resolve) => expressServer.close(resolve));
@@ -603,4 +614,27 @@ describe('what an attacker tried next', () => {
     assert.equal(forged.status, 204);
     assert.equal((await fetch(server.url + '/api/auth/me', { headers: { cookie } })).status, 200, 'the session the cookie names lives on');
   });
+});
+
+test('an application session written on a read shows in the next read at every adapter, while the auth cache answers', async () => {
+  // From the third read on, the auth cache answers these GETs and the session's data comes with it:
+  // each write must still be the next request's starting point.
+  await user('visitor');
+  const body = JSON.stringify({ username: 'visitor', password: PASSWORD });
+  const headers = { 'content-type': 'application/json' };
+  const cookieOf = (res: Response) => res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const adapters: Record<string, (path: string, init: RequestInit) => Promise<Response>> = {
+    express: (path, init) => fetch(expressUrl + path, init),
+    fastify: (path, init) => fetch(fastifyUrl + path, init),
+    fetch: (path, init) => fetchLogin(new Request('http://app.test' + path, init)),
+  };
+  for (const [name, send] of Object.entries(adapters)) {
+    const login = await send('/app-login', { method: 'POST', headers: { ...headers, 'x-forwarded-for': freshIp(), 'x-client-ip': freshIp() }, body });
+    assert.equal(login.status, 200, name);
+    const cookie = cookieOf(login);
+    for (let n = 1; n <= 5; n++) {
+      const res = await send('/app-visits', { headers: { cookie } });
+      assert.deepEqual(await res.json(), { visits: n }, `${name}, read ${n}`);
+    }
+  }
 });

@@ -70,6 +70,19 @@ describe('examples/visits-and-cart', () => {
     assert.deepEqual(await json(await browser.get('/cart')), { cart: [], user: null });
   });
 
+  test('a logged-in visitor\'s reads and writes follow each other while the auth cache answers', async () => {
+    // Once the session is remembered (the auth cache answers its GETs), its data comes from there:
+    // every write, by a GET or a POST, must show in the very next request.
+    const browser = new Client(app.url);
+    assert.equal((await browser.post('/login', { username: 'shopper', password: PASSWORD })).status, 200);
+    for (let n = 1; n <= 5; n++) assert.deepEqual(await json(await browser.get('/visits')), { visits: n });
+    await browser.post('/cart', { item: 'saucer' });
+    assert.deepEqual(await json(await browser.get('/cart')), { cart: ['saucer'], user: 'shopper' });
+    await browser.post('/cart', { item: 'spoon' });
+    assert.deepEqual(await json(await browser.get('/cart')), { cart: ['saucer', 'spoon'], user: 'shopper' });
+    assert.deepEqual(await json(await browser.get('/visits')), { visits: 6 });
+  });
+
   test('an emptied guest session deletes its cookie', async () => {
     const guest = new Client(app.url);
     await guest.post('/cart', { item: 'cup' });

@@ -1,12 +1,12 @@
 import { logIn, type LoginPause } from '../flows/login.js';
 import type { Portcullis } from '../portcullis.js';
-import { toPublicUser, type PublicUser } from '../users/types.js';
+import { toPublicUser, type PublicUser, type User } from '../users/types.js';
 import { ApiError } from '../errors.js';
 import { errorBody, errorHeaders } from '../http/errors.js';
 import { throttled } from '../throttle/throttle.js';
 import { RequestSession } from '../sessions/request-session.js';
 import type { Credentials } from '../auth/backends.js';
-import { isSafeMethod, resolveAuth, sessionKeyFrom, type RequestAuth } from '../request/credentials.js';
+import { cachedAuth, isSafeMethod, resolveAuth, sessionKeyFrom, type RequestAuth } from '../request/credentials.js';
 import { clearedSessionCookie, readCookie, sessionCookie } from '../request/cookies.js';
 import { csrfRefused, type OriginFacts } from '../request/origin.js';
 
@@ -70,7 +70,13 @@ export interface RequestFacts extends OriginFacts {
  */
 export class RequestContext {
   private pending: Promise<RequestAuth | null> | undefined;
+  /** The auth once known without waiting: undefined until then. */
+  private settled: RequestAuth | null | undefined;
   private sessionPending: Promise<RequestSession> | undefined;
+  /** The session once built: commitSession can then tell at once that there is nothing to save. */
+  private built: RequestSession | undefined;
+  /** The API's view of the user, converted once however many guards and handlers ask. */
+  private shown: { user: User; view: PublicUser } | undefined;
   private readonly sessionCookie: string | undefined;
   /** The request's method, upper-cased once: it decides whether the auth cache may answer. */
   private readonly method: string;
@@ -87,14 +93,45 @@ export class RequestContext {
 
   /** The caller's credential and session, or null for an anonymous request. */
   auth(): Promise<RequestAuth | null> {
-    this.pending ??= resolveAuth(this.portcullis, this.facts.authorization, this.sessionCookie, this.method);
+    if (this.pending === undefined) {
+      const known = this.knownAuth();
+      this.pending =
+        known !== undefined
+          ? Promise.resolve(known)
+          : resolveAuth(this.portcullis, this.facts.authorization, this.sessionCookie, this.method).then((auth) => (this.settled = auth));
+    }
     return this.pending;
+  }
+
+  /**
+   * The auth when it is known without asking the store, else undefined: nobody for a request with
+   * no credential at all, the auth cache's answer for a safe request checked a moment ago. Most
+   * requests end here, and an adapter then answers them without a single promise.
+   */
+  knownAuth(): RequestAuth | null | undefined {
+    if (this.settled === undefined) {
+      const { authorization } = this.facts;
+      if (authorization === undefined && this.sessionCookie === undefined) this.settled = null;
+      else this.settled = cachedAuth(this.portcullis, authorization, this.sessionCookie, this.method);
+    }
+    return this.settled;
   }
 
   /** The logged-in user as the API shows it (never the password hash), or null. */
   async user(): Promise<PublicUser | null> {
-    const user = (await this.auth())?.user;
-    return user ? toPublicUser(user) : null;
+    return this.view((await this.auth())?.user ?? null);
+  }
+
+  /** user(), when it is known at once (see knownAuth); undefined when the store must be asked. */
+  knownUser(): PublicUser | null | undefined {
+    const auth = this.knownAuth();
+    return auth === undefined ? undefined : this.view(auth?.user ?? null);
+  }
+
+  private view(user: User | null): PublicUser | null {
+    if (user === null) return null;
+    if (this.shown?.user !== user) this.shown = { user, view: toPublicUser(user) };
+    return this.shown.view;
   }
 
   /** The same as user(); kept for code written against older versions. */
@@ -126,19 +163,46 @@ export class RequestContext {
    * else the visitor's anonymous one, else an empty one that exists only once written to.
    */
   session(): Promise<RequestSession> {
-    this.sessionPending ??= (async () => {
-      const { sessions, config } = this.portcullis;
-      const options = { maxBytes: config.sessionMaxBytes, saveEveryRequest: config.sessionSaveEveryRequest };
-      const found = sessionKeyFrom(this.facts.authorization, this.sessionCookie);
-      const auth = await this.auth();
-      // A safe request's auth may come from the cache, whose copy of the data can be behind another
-      // instance's writes: the application's session data is always read from the store.
-      if (auth && auth.via !== 'bearer' && found && !isSafeMethod(this.method)) {
-        return new RequestSession(sessions, auth.session, options, found.key);
-      }
-      return RequestSession.load(sessions, found?.key, options);
-    })();
+    if (this.sessionPending === undefined) {
+      const known = this.knownSession();
+      this.sessionPending = known !== undefined ? Promise.resolve(known) : this.loadSession();
+    }
     return this.sessionPending;
+  }
+
+  /**
+   * session(), when it can be built at once: a request with no session key, or a logged-in session
+   * whose data came with its user (see sessionFromAuth); undefined when the store must be asked.
+   */
+  knownSession(): RequestSession | undefined {
+    if (this.built !== undefined) return this.built;
+    const found = sessionKeyFrom(this.facts.authorization, this.sessionCookie);
+    if (found === null) return (this.built = new RequestSession(this.portcullis.sessions, null, this.sessionOptions()));
+    const auth = this.knownAuth();
+    return auth === undefined ? undefined : this.sessionFromAuth(auth, found.key);
+  }
+
+  private async loadSession(): Promise<RequestSession> {
+    const found = sessionKeyFrom(this.facts.authorization, this.sessionCookie);
+    const auth = await this.auth();
+    return this.sessionFromAuth(auth, found?.key) ?? (this.built = await RequestSession.load(this.portcullis.sessions, found?.key, this.sessionOptions()));
+  }
+
+  /**
+   * A logged-in session's data comes with its user: from the store, or on a safe request from the
+   * auth cache, when every write of session data reaches that cache at once (see
+   * Portcullis.sessionDataCached). Otherwise (anonymous, a bearer token, data that must be read
+   * again) undefined: the session is loaded by its key.
+   */
+  private sessionFromAuth(auth: RequestAuth | null, key: string | undefined): RequestSession | undefined {
+    if (!auth || auth.via === 'bearer' || key === undefined) return undefined;
+    if (isSafeMethod(this.method) && !this.portcullis.sessionDataCached) return undefined;
+    return (this.built = new RequestSession(this.portcullis.sessions, auth.session, this.sessionOptions(), key));
+  }
+
+  private sessionOptions() {
+    const { config } = this.portcullis;
+    return { maxBytes: config.sessionMaxBytes, saveEveryRequest: config.sessionSaveEveryRequest };
   }
 
   /**
@@ -164,12 +228,12 @@ export class RequestContext {
     if (result.outcome === 'refused') return { ok: false, reason: 'invalid_credentials' };
     if (result.outcome === 'step_required') {
       session.replace(result.pending);
-      this.pending = Promise.resolve(null);
+      this.settle(null);
       return { ok: false, reason: 'step_required', step: result.pause.step, detail: result.pause.detail };
     }
     session.replace(result.session);
-    this.pending = Promise.resolve({ user: result.user, session: result.session.record, via: 'cookie' });
-    return { ok: true, user: toPublicUser(result.user) };
+    this.settle({ user: result.user, session: result.session.record, via: 'cookie' });
+    return { ok: true, user: this.view(result.user)! };
   }
 
   /** Ends the session and everything in it (Django's logout flushes the data too). */
@@ -177,7 +241,13 @@ export class RequestContext {
     const session = await this.session();
     await this.portcullis.logout(session.current, (await this.auth())?.user ?? null);
     session.replace(null);
-    this.pending = Promise.resolve(null);
+    this.settle(null);
+  }
+
+  /** Login and logout decide who the rest of the request belongs to. */
+  private settle(auth: RequestAuth | null): void {
+    this.settled = auth;
+    this.pending = Promise.resolve(auth);
   }
 
   /**
@@ -186,17 +256,25 @@ export class RequestContext {
    * depended on the session.
    */
   async commitSession(): Promise<{ setCookie: string | null; varyCookie: boolean }> {
-    if (!this.sessionPending) return { setCookie: null, varyCookie: false };
-    const session = await this.sessionPending;
+    const done = this.committedAtOnce();
+    if (done !== undefined) return done;
+    const session = this.built ?? (await this.sessionPending!);
     const instruction = await session.commit();
+    if (!instruction) return { setCookie: null, varyCookie: session.accessed };
     const { config } = this.portcullis;
     const https = this.facts.ownOrigin.startsWith('https:');
-    const cookie = !instruction
-      ? null
-      : instruction.action === 'set'
-        ? sessionCookie(config, instruction.key, instruction.maxAge, https)
-        : clearedSessionCookie(config, https);
+    const cookie = instruction.action === 'set' ? sessionCookie(config, instruction.key, instruction.maxAge, https) : clearedSessionCookie(config, https);
     return { setCookie: cookie, varyCookie: session.accessed };
+  }
+
+  /**
+   * commitSession's answer when there is nothing to save (no session asked for, or one nobody
+   * changed), without a promise; undefined when the session must be saved.
+   */
+  committedAtOnce(): { setCookie: null; varyCookie: boolean } | undefined {
+    const session = this.built;
+    if (session !== undefined) return session.needsCommit ? undefined : { setCookie: null, varyCookie: session.accessed };
+    return this.sessionPending === undefined ? { setCookie: null, varyCookie: false } : undefined;
   }
 
   /** Throws 403 `csrf_failed` when an unsafe cookie-authenticated request comes from a foreign origin. */

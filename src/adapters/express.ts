@@ -69,13 +69,29 @@ export function portcullis(instance: Portcullis, options: AdapterOptions = {}): 
     const ctx = new RequestContext(instance, factsOf(req), csrf);
     req.portcullis = ctx;
     req.user = null;
-    const work = async () => {
+    try {
       if (csrf) ctx.checkCsrf();
-      req.user = await ctx.user();
-      req.session = await ctx.session();
-      saveBeforeEnd(res, ctx);
-    };
-    work().then(() => next(), (err: unknown) => answer(err, req, res, next));
+      // Known at once (no credential, or a safe request the auth cache answers): no promise at all.
+      const user = ctx.knownUser();
+      const session = user === undefined ? undefined : ctx.knownSession();
+      if (session !== undefined) {
+        req.user = user!;
+        req.session = session;
+        saveBeforeEnd(res, ctx);
+        return next();
+      }
+    } catch (err) {
+      return answer(err, req, res, next);
+    }
+    Promise.all([ctx.user(), ctx.session()]).then(
+      ([user, session]) => {
+        req.user = user;
+        req.session = session;
+        saveBeforeEnd(res, ctx);
+        next();
+      },
+      (err: unknown) => answer(err, req, res, next),
+    );
   };
 }
 
@@ -89,6 +105,11 @@ function saveBeforeEnd(res: Response, ctx: RequestContext): void {
   res.end = ((...args: unknown[]) => {
     if (saving) return res;
     saving = true;
+    const atOnce = ctx.committedAtOnce();
+    if (atOnce !== undefined) {
+      if (atOnce.varyCookie && !res.headersSent) res.vary('Cookie');
+      return end(...args);
+    }
     ctx.commitSession().then(
       ({ setCookie, varyCookie }) => {
         if (!res.headersSent) {

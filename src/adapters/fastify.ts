@@ -52,28 +52,58 @@ async function portcullisPlugin(app: FastifyInstance, options: FastifyPortcullis
   app.decorateRequest('user', null);
   app.decorateRequest('portcullis', null as unknown as RequestContext);
   app.decorateRequest('session', null as unknown as RequestSession);
-  app.addHook('onRequest', async (request) => {
+  // Callback hooks with a synchronous path: a request whose user and session are known at once (no
+  // credential, or a safe request the auth cache answers) passes them without a single promise.
+  app.addHook('onRequest', (request, _reply, done) => {
     request.portcullis = new RequestContext(portcullis, factsOf(request), csrf);
+    done();
   });
   // After body parsing and before any handler: by then request.user is settled.
-  app.addHook('preHandler', async (request, reply) => {
+  app.addHook('preHandler', (request, reply, done) => {
+    const ctx = request.portcullis;
     try {
-      if (csrf) request.portcullis.checkCsrf();
-      request.user = await request.portcullis.user();
-      request.session = await request.portcullis.session();
+      if (csrf) ctx.checkCsrf();
+      const user = ctx.knownUser();
+      const session = user === undefined ? undefined : ctx.knownSession();
+      if (session !== undefined) {
+        request.user = user!;
+        request.session = session;
+        return done();
+      }
     } catch (err) {
-      return answer(request, reply, err);
+      return void answer(request, reply, err);
     }
+    Promise.all([ctx.user(), ctx.session()]).then(
+      ([user, session]) => {
+        request.user = user;
+        request.session = session;
+        done();
+      },
+      (err: unknown) => {
+        try {
+          answer(request, reply, err);
+        } catch (other) {
+          done(other as Error);
+        }
+      },
+    );
   });
   // The session is saved before the answer leaves, so its cookie can ride on it.
-  app.addHook('onSend', async (request, reply, payload) => {
-    const { setCookie, varyCookie } = await request.portcullis.commitSession();
-    if (setCookie) {
-      const existing = reply.getHeader('set-cookie');
-      reply.header('set-cookie', [...(existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]), setCookie]);
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const ctx = request.portcullis;
+    const atOnce = ctx.committedAtOnce();
+    if (atOnce !== undefined) {
+      if (atOnce.varyCookie) reply.header('vary', appendVary(reply.getHeader('vary'), 'Cookie'));
+      return done(null, payload);
     }
-    if (varyCookie) reply.header('vary', appendVary(reply.getHeader('vary'), 'Cookie'));
-    return payload;
+    ctx.commitSession().then(({ setCookie, varyCookie }) => {
+      if (setCookie) {
+        const existing = reply.getHeader('set-cookie');
+        reply.header('set-cookie', [...(existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]), setCookie]);
+      }
+      if (varyCookie) reply.header('vary', appendVary(reply.getHeader('vary'), 'Cookie'));
+      done(null, payload);
+    }, (err: unknown) => done(err as Error));
   });
 }
 

@@ -2,6 +2,7 @@ import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';
 import { errorBody, errorHeaders, toApiError } from '../http/errors.js';
 import { RequestContext, type AdapterOptions } from './core.js';
+import { ApiError } from '../errors.js';
 import type { RequestSession } from '../sessions/request-session.js';
 
 export { RequestContext, loginResponse } from './core.js';
@@ -67,7 +68,8 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
   const user = async (request: Request) => {
     const ctx = context(request);
     if (csrf) ctx.checkCsrf();
-    return ctx.user();
+    const known = ctx.knownUser();
+    return known !== undefined ? known : ctx.user();
   };
   const errorResponse = (err: unknown, request: Request) => {
     const api = toApiError(err);
@@ -75,7 +77,8 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
     return Response.json(errorBody(api, request.headers.get('accept-language') ?? undefined), { status: api.status, headers: errorHeaders(api) });
   };
   const finish = async (request: Request, response: Response) => {
-    const { setCookie, varyCookie } = await context(request).commitSession();
+    const ctx = context(request);
+    const { setCookie, varyCookie } = ctx.committedAtOnce() ?? (await ctx.commitSession());
     if (!setCookie && !varyCookie) return response;
     // Responses from fetch() have immutable headers; a copy takes the cookie.
     const out = new Response(response.body, response);
@@ -90,12 +93,13 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
     finish,
     session: (request) => context(request).session(),
     async requireUser(request) {
-      await context(request).requireUser();
-      return (await user(request)) as PublicUser;
+      const found = await user(request);
+      if (!found) throw new ApiError('not_authenticated');
+      return found;
     },
     async requirePerm(request, perm) {
-      await context(request).requirePerm(perm);
-      return (await user(request)) as PublicUser;
+      await user(request);
+      return context(request).requirePerm(perm);
     },
     handler(fn) {
       return async (request) => {
@@ -112,8 +116,9 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
     middleware() {
       return async (c, next) => {
         try {
+          const ctx = context(c.req.raw);
           c.set('user', await user(c.req.raw));
-          c.set('session', await context(c.req.raw).session());
+          c.set('session', ctx.knownSession() ?? (await ctx.session()));
         } catch (err) {
           const res = errorResponse(err, c.req.raw);
           if (res) return res;

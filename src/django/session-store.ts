@@ -59,6 +59,8 @@ export const djangoKeyScheme: SessionKeyScheme = {
 export class DjangoSessionStore implements SessionStore, UserSessionIndex {
   readonly name = 'django';
   readonly keyScheme = djangoKeyScheme;
+  /** The Django app writes these rows too. */
+  readonly writtenElsewhere = true;
   private readonly db: Kysely<DjangoSessionTables>;
 
   constructor(

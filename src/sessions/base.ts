@@ -48,6 +48,12 @@ export interface SessionStore {
   readonly immutable?: boolean;
   /** A tighter limit on session data than the default 64 KiB (signed cookies). */
   readonly maxDataBytes?: number;
+  /**
+   * True when a program other than portcullis writes the same sessions (Django, in side-by-side
+   * mode): no change channel carries its writes, so an application's session data is then read from
+   * the store on every request, never from the auth cache's copy.
+   */
+  readonly writtenElsewhere?: boolean;
   create(record: SessionRecord): Promise<void>;
   /** The live session with this key hash, or null when there is none or it has expired. */
   get(keyHash: string, now: number): Promise<SessionRecord | null>;

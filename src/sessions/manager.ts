@@ -1,4 +1,4 @@
-import { hasJoinedUserRead, hasUserIndex, type SessionData, type SessionRecord, type SessionStore } from './base.js';
+import { hasJoinedUserRead, hasUserIndex, type DataPatch, type SessionData, type SessionRecord, type SessionStore } from './base.js';
 import { defaultKeyScheme, generatePublicId, type SessionKeyScheme } from './keys.js';
 
 export interface SessionOptions {
@@ -167,6 +167,17 @@ export class Sessions {
   }
 
   /** A new expiry for a live session (an application's set_expiry). */
+  /**
+   * Applies an application's changes to a session's data. A logged-in session's data rides in the
+   * auth cache with its user, so the change is announced like any other (this instance's cache and,
+   * through the change channel, every other instance's forget that user) before the request that
+   * made it is answered.
+   */
+  async patchData(record: SessionRecord, patch: DataPatch): Promise<void> {
+    await this.store.patchData(record.keyHash, patch);
+    if (record.userId !== null) await this.changed(record.userId);
+  }
+
   async setExpiry(record: SessionRecord, expiresAt: number, persistent: boolean): Promise<void> {
     await this.store.setExpiry(record.keyHash, expiresAt, persistent);
     await this.changed(record.userId);

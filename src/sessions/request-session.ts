@@ -22,6 +22,12 @@ export interface RequestSessionOptions {
   saveEveryRequest?: boolean;
 }
 
+/** Session data is JSON: a deep copy costs nothing for the usual empty or small session. */
+function copyData(data: SessionData): SessionData {
+  for (const _ in data) return structuredClone(data);
+  return {};
+}
+
 type Expiry = { expiresAt: number; persistent: boolean; maxAge: number | null };
 
 /**
@@ -49,7 +55,10 @@ export class RequestSession {
     /** The raw key the record was loaded with, kept only to send the cookie again. */
     private key: string | null = null,
   ) {
-    this.data = record ? { ...record.data } : {};
+    // The record may be the auth cache's, shared with other requests: this request works on its own
+    // copy, so a value changed in place (a cart's array) never reaches another request unsaved.
+    this.record = record && { ...record };
+    this.data = record ? copyData(record.data) : {};
     this.maxBytes = Math.min(options.maxBytes ?? 64 * 1024, sessions.store.maxDataBytes ?? Infinity);
   }
 
@@ -144,7 +153,7 @@ export class RequestSession {
   replace(issued: { key: string; record: SessionRecord } | null): void {
     this.record = issued?.record ?? null;
     this.key = issued?.key ?? null;
-    this.data = issued ? { ...issued.record.data } : {};
+    this.data = issued ? copyData(issued.record.data) : {};
     this.patch = { clear: false, set: new Map(), delete: new Set() };
     this.expiry = null;
     this.cycleRequested = false;
@@ -155,6 +164,11 @@ export class RequestSession {
   private touched(): void {
     this.accessed = true;
     this.modified = true;
+  }
+
+  /** Whether commit has anything to do: false for a session only read (or never looked at). */
+  get needsCommit(): boolean {
+    return this.replaced || this.modified || (this.options.saveEveryRequest === true && this.record !== null);
   }
 
   /**
@@ -194,7 +208,7 @@ export class RequestSession {
     }
     if (!this.modified) return this.options.saveEveryRequest ? this.resend(record) : null;
     const patch: DataPatch = { clear: this.patch.clear, set: Object.fromEntries(this.patch.set), delete: [...this.patch.delete] };
-    if (patch.clear || patch.delete!.length || Object.keys(patch.set!).length) await this.sessions.store.patchData(record.keyHash, patch);
+    if (patch.clear || patch.delete!.length || Object.keys(patch.set!).length) await this.sessions.patchData(record, patch);
     if (this.expiry) {
       await this.sessions.setExpiry(record, this.expiry.expiresAt, this.expiry.persistent);
       record.expiresAt = this.expiry.expiresAt;
