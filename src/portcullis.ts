@@ -310,21 +310,6 @@ export class Portcullis {
     return this.tokens.issue(user, this.authHash(user.password));
   }
 
-  /**
-   * Rotates a refresh token: the old one is spent, the new pair continues its family. The user is read
-   * between the check and the rotation; a deactivation or password change after that read is met by
-   * the revocation that follows it (see Tokens.rotate).
-   */
-  async refreshTokens(refreshToken: string): Promise<TokenPair | null> {
-    const record = await this.tokens.check(refreshToken);
-    const user = await this.users.getById(record.userId);
-    if (!user || !user.is_active) {
-      await this.tokens.revokeFamily(record.userId, record.family);
-      return null;
-    }
-    return this.tokens.rotate(refreshToken, record, user, this.authHash(user.password));
-  }
-
   /** The user behind a bearer access token, if it verifies and the user is still active with the same password. */
   async getUserFromAccessToken(token: string, check: CredentialCheck = {}): Promise<User | null> {
     const now = Date.now();
