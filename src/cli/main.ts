@@ -288,10 +288,9 @@ const rotateKeys = defineCommand(
   },
   () =>
     withPortcullis(async (portcullis) => {
-      const { kid, announced } = await portcullis.rotateSigningKeys();
+      const { kid, announced, channel } = await portcullis.rotateSigningKeys();
       const { RELOAD_MS } = await import('../tokens/signing-keys.js');
       const kept = `the previous key stays published for ${portcullis.config.accessTokenAge} s, until the tokens it signed have expired`;
-      const channel = portcullis.redis ? 'Redis' : 'PostgreSQL';
       if (announced) console.log(`New signing key ${kid}. Running servers sharing this ${channel} sign with it from now on (told on the change channel); ${kept}.`);
       else {
         console.log(`New signing key ${kid}; ${kept}.`);
