@@ -11,7 +11,7 @@ import type { User } from './users/types.js';
 import { BUILTIN_BACKENDS, modelBackend, type AuthBackend, type BackendContext, type Credentials, type RequestInfo } from './auth/backends.js';
 import { AuthEventEmitter, redactCredentials } from './auth/events.js';
 import { AuthCache } from './auth/cache.js';
-import { pgChangeChannel, redisChangeChannel, sqliteChangeProbe, type ChangeChannel, type ChangeHandlers } from './auth/change-channel.js';
+import type { ChangeChannel, ChangeHandlers } from './auth/change-channel.js';
 import { constantTimeEqual, sessionAuthHash } from './auth/salted-hmac.js';
 import type { SessionRecord } from './sessions/base.js';
 import type { RedisHandle } from './redis.js';
@@ -21,8 +21,7 @@ import { Tokens, type TokenPair } from './tokens/tokens.js';
 import { DjangoMirroredUserManager } from './django/mode.js';
 import { Throttle } from './throttle/throttle.js';
 import type { LoginStep } from './flows/login.js';
-import type { ThrottleStore } from './throttle/base.js';
-import { openStorage } from './storage.js';
+import { openStorage, type Storage } from './storage.js';
 import { createMailer, type Mailer } from './mail/index.js';
 import { PasswordResetTokenGenerator } from './auth/password-reset.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -73,6 +72,8 @@ export class Portcullis {
   private readonly tokenCache: AuthCache<User>;
   /** How other instances' changes reach those caches at once (Redis or PostgreSQL); null: TTL only. */
   private changeChannel: ChangeChannel | null = null;
+  /** The shared Redis connection when PORTCULLIS_SESSION_STORE is redis://… or redis-cluster://…. */
+  readonly redis: RedisHandle | null;
   /** On SQLite: notices another process's commits to the file (the CLI, a second server). */
   private readonly probeForeignWrites: ((now: number) => void) | null;
 
@@ -84,10 +85,8 @@ export class Portcullis {
     readonly permissions: Permissions,
     readonly sessions: Sessions,
     readonly tokens: Tokens,
-    /** Where the guessing counters live (see src/storage.ts). */
-    throttleStore: ThrottleStore,
-    /** The shared Redis connection when PORTCULLIS_SESSION_STORE is redis://… or redis-cluster://… (the change channel uses it). */
-    readonly redis: RedisHandle | null = null,
+    /** The stores of the storage profile (src/storage.ts): the throttle's counters and the change channel come from it. */
+    private readonly storage: Storage,
     /** Prometheus metrics (src/metrics/), when an operator turned them on; null costs nothing anywhere. */
     readonly metrics: Metrics | null = null,
   ) {
@@ -99,7 +98,8 @@ export class Portcullis {
     });
     this.loginSteps = config.loginSteps;
     this.passwordValidators = createPasswordValidators(config.passwordValidators);
-    this.throttle = new Throttle(throttleStore, config.secretKey, config.throttle);
+    this.redis = storage.redis;
+    this.throttle = new Throttle(storage.throttle, config.secretKey, config.throttle);
     metrics?.watch({ hashers, sessions, throttle: this.throttle });
     this.mailer = createMailer(config);
     this.passwordResetTokens = new PasswordResetTokenGenerator(config.secretKey, config.passwordResetTimeout);
@@ -114,7 +114,7 @@ export class Portcullis {
     };
     users.onChange(forget);
     sessions.onChange(forget);
-    this.probeForeignWrites = database.sqlite && config.authCacheMs > 0 ? sqliteChangeProbe(database.sqlite, () => this.forgetAll()) : null;
+    this.probeForeignWrites = config.authCacheMs > 0 ? storage.changeProbe(() => this.forgetAll()) : null;
     this.backendContext = {
       users,
       hashers,
@@ -200,9 +200,10 @@ export class Portcullis {
 
   /**
    * Opens the channel on which instances sharing a store tell each other about changed users (see
-   * ChangeChannel): Redis when sessions live there, else PostgreSQL when it is the database. Without
-   * one (SQLite, MySQL) the cache relies on its TTL, and on SQLite on the file's change counter too.
-   * createPortcullis calls it; until the channel hears, the cache answers nothing.
+   * ChangeChannel), the one the storage profile has (src/storage.ts): Redis when sessions live there,
+   * else PostgreSQL when it is the database. Without one (SQLite, MySQL) the cache relies on its TTL,
+   * and on SQLite on the file's change counter too. createPortcullis calls it; until the channel
+   * hears, the cache answers nothing.
    */
   async openChangeChannel(): Promise<void> {
     if (this.changeChannel) return;
@@ -218,9 +219,8 @@ export class Portcullis {
     };
     // With this instance's cache off there is nothing to keep fresh here: it only tells the others.
     const listen = this.config.authCacheMs > 0;
-    if (this.redis) this.changeChannel = await redisChangeChannel(this.redis, handlers, listen);
-    else if (this.database.pg) this.changeChannel = await pgChangeChannel(this.config.databaseUrl, this.database.pg, handlers, listen);
-    const channel = this.changeChannel;
+    const channel = await this.storage.openChangeChannel(handlers, listen);
+    this.changeChannel = channel;
     // A channel that only publishes (this cache off) has nothing to be up or down about.
     if (channel && listen && this.metrics) this.metrics.watchChangeChannel(() => channel.listening);
   }
@@ -228,12 +228,13 @@ export class Portcullis {
   /**
    * A new key signs access tokens from now on, here and, through the change channel, on every running
    * instance at once; without a channel (SQLite, MySQL) the others switch within RELOAD_MS (60 s).
-   * `announced` is null without a channel, false if the channel could not carry the message.
+   * `announced` is null without a channel, false if the channel could not carry the message;
+   * `channel` says what carries it.
    */
-  async rotateSigningKeys(): Promise<{ kid: string; announced: boolean | null }> {
+  async rotateSigningKeys(): Promise<{ kid: string; announced: boolean | null; channel: ChangeChannel['kind'] | null }> {
     const kid = await this.tokens.keys.rotate();
     const announced = this.changeChannel ? await this.changeChannel.announceSigningKeys() : null;
-    return { kid, announced };
+    return { kid, announced, channel: this.changeChannel?.kind ?? null };
   }
 
   /** May the auth cache answer now? Not while a change channel exists but cannot hear the others. */
@@ -318,21 +319,6 @@ export class Portcullis {
   /** A fresh access and refresh token pair for an authenticated user (contract section 3). */
   issueTokens(user: User): Promise<TokenPair> {
     return this.tokens.issue(user, this.authHash(user.password));
-  }
-
-  /**
-   * Rotates a refresh token: the old one is spent, the new pair continues its family. The user is read
-   * between the check and the rotation; a deactivation or password change after that read is met by
-   * the revocation that follows it (see Tokens.rotate).
-   */
-  async refreshTokens(refreshToken: string): Promise<TokenPair | null> {
-    const record = await this.tokens.check(refreshToken);
-    const user = await this.users.getById(record.userId);
-    if (!user || !user.is_active) {
-      await this.tokens.revokeFamily(record.userId, record.family);
-      return null;
-    }
-    return this.tokens.rotate(refreshToken, record, user, this.authHash(user.password));
   }
 
   /** The user behind a bearer access token, if it verifies and the user is still active with the same password. */
@@ -437,7 +423,7 @@ export async function createPortcullis(options: CreateOptions = {}): Promise<Por
       storage.refreshTokens,
     );
     const metrics = await createMetrics(config);
-    portcullis = new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, storage.throttle, storage.redis, metrics);
+    portcullis = new Portcullis(config, database, hashers, users, new Permissions(database), sessions, tokens, storage, metrics);
     await portcullis.openChangeChannel();
     return portcullis;
   } catch (err) {

@@ -11,6 +11,7 @@ import type { ThrottleStore } from './throttle/base.js';
 import { SqlThrottleStore } from './throttle/sql.js';
 import { RedisThrottleStore } from './throttle/redis.js';
 import { RedisRefreshTokenStore, SqlRefreshTokenStore, type RefreshTokenStore } from './tokens/refresh-store.js';
+import { pgChangeChannel, redisChangeChannel, sqliteChangeProbe, type ChangeChannel, type ChangeHandlers } from './auth/change-channel.js';
 
 /**
  * The stores that belong together, built in one place from one storage profile
@@ -23,6 +24,9 @@ import { RedisRefreshTokenStore, SqlRefreshTokenStore, type RefreshTokenStore } 
  * | `redis://…`, `redis-cluster://…` | Redis | Redis | Redis pub/sub |
  * | `cookie` | the signed cookie itself | SQL tables | as `database` |
  * | `django` | Django's django_session table | SQL tables | as `database` |
+ *
+ * Without a channel (SQLite, MySQL) the auth cache relies on its TTL, and on SQLite on the file's
+ * change counter too (`changeProbe`), whatever the profile.
  */
 export interface Storage {
   sessions: SessionStore;
@@ -32,10 +36,19 @@ export interface Storage {
   redis: RedisHandle | null;
   /** Side-by-side with Django: the users mirror their password hashes into Django's database. */
   django: DjangoSessionStore | null;
+  /**
+   * Opens the channel on which the instances sharing these stores tell each other about changed
+   * users and rotated signing keys (src/auth/change-channel.ts), or gives null where the profile has
+   * none. With `listen` false the channel only tells the others (this instance has no cache to keep).
+   */
+  openChangeChannel(handlers: ChangeHandlers, listen: boolean): Promise<ChangeChannel | null>;
+  /** On SQLite: a check that notices other processes' commits to the file (sqliteChangeProbe); null elsewhere. */
+  changeProbe(forgetAll: () => void): ((now: number) => void) | null;
 }
 
 export async function openStorage(config: PortcullisConfig, database: DatabaseHandle): Promise<Storage> {
   const profile = config.sessionStore;
+  const changeProbe = (forgetAll: () => void) => (database.sqlite ? sqliteChangeProbe(database.sqlite, forgetAll) : null);
   if (isRedisUrl(profile)) {
     const redis = await connectRedis(profile, config.redisPrefix);
     return {
@@ -44,9 +57,18 @@ export async function openStorage(config: PortcullisConfig, database: DatabaseHa
       refreshTokens: new RedisRefreshTokenStore(redis, config.secretKey),
       redis,
       django: null,
+      openChangeChannel: (handlers, listen) => redisChangeChannel(redis, handlers, listen),
+      changeProbe,
     };
   }
-  const sql = { throttle: new SqlThrottleStore(database), refreshTokens: new SqlRefreshTokenStore(database), redis: null };
+  const { pg } = database;
+  const sql = {
+    throttle: new SqlThrottleStore(database),
+    refreshTokens: new SqlRefreshTokenStore(database),
+    redis: null,
+    openChangeChannel: async (handlers: ChangeHandlers, listen: boolean) => (pg ? pgChangeChannel(config.databaseUrl, pg, handlers, listen) : null),
+    changeProbe,
+  };
   if (profile === 'database') return { ...sql, sessions: new SqlSessionStore(database, Object.keys(config.userFields)), django: null };
   if (profile === 'cookie') return { ...sql, sessions: new CookieSessionStore(config.secretKey), django: null };
   if (profile === 'django') {

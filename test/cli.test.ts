@@ -23,9 +23,10 @@ function run(args: string[], env: Record<string, string> = {}, input?: string, c
 }
 
 /** The CLI without blocking this process's event loop (a server of this process must keep answering). */
-function runAsync(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runAsync(args: string[], env: Record<string, string>, input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env } });
+    child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -324,6 +325,53 @@ describe('portcullis rotate-keys and a running server', () => {
       } finally {
         await elsewhere.close();
       }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('portcullis changepassword and a running server', () => {
+  test("ends every session and refresh token of the user at once, as the API's password change ends the others", async () => {
+    // On whatever the suite runs against (PORTCULLIS_TEST_DATABASE, PORTCULLIS_TEST_SESSION_STORE):
+    // the CLI opens the same stores, and the server hears of the change on the change channel (or,
+    // on SQLite, from the file's change counter).
+    const server = await startServer();
+    try {
+      const { config } = server.portcullis;
+      await server.portcullis.users.createUser({ username: 'walker', password: PASSWORD });
+      const me = (headers: Record<string, string>) => fetch(server.url + '/api/auth/me', { headers });
+      const laptop = new Client(server.url);
+      const phone = new Client(server.url);
+      for (const browser of [laptop, phone]) assert.equal((await browser.post('/api/auth/login', { username: 'walker', password: PASSWORD })).status, 200);
+      const pair = await json<{ access_token: string; refresh_token: string }>(await new Client(server.url).post('/api/auth/token', { username: 'walker', password: PASSWORD }));
+      const bearer = { authorization: `Bearer ${pair.access_token}` };
+      // Read twice, so that the server's auth cache holds each of them.
+      for (let i = 0; i < 2; i++) {
+        for (const browser of [laptop, phone]) assert.equal((await browser.get('/api/auth/me')).status, 200);
+        assert.equal((await me(bearer)).status, 200);
+      }
+
+      const env: Record<string, string> = {
+        PORTCULLIS_DATABASE_URL: config.databaseUrl,
+        PORTCULLIS_SESSION_STORE: config.sessionStore,
+        PORTCULLIS_SECRET_KEY: config.secretKey,
+        PORTCULLIS_DATA_DIR: server.dir,
+        ...(config.redisPrefix ? { PORTCULLIS_REDIS_PREFIX: config.redisPrefix } : {}),
+      };
+      const res = await runAsync(['changepassword', 'walker'], env, 'a freshly chosen passphrase\n');
+      assert.equal(res.status, 0, res.stderr);
+      assert.match(res.stdout, /their sessions have ended/);
+
+      for (const browser of [laptop, phone]) assert.equal((await browser.get('/api/auth/me')).status, 401, 'every session ended, cached or not');
+      assert.equal((await me(bearer)).status, 401, 'the access token was bound to the old password');
+      assert.equal((await new Client(server.url).post('/api/auth/token/refresh', { refresh_token: pair.refresh_token })).status, 401, 'the refresh token was revoked');
+      assert.equal((await new Client(server.url).post('/api/auth/login', { username: 'walker', password: PASSWORD })).status, 401);
+      assert.equal((await new Client(server.url).post('/api/auth/login', { username: 'walker', password: 'a freshly chosen passphrase' })).status, 200);
+
+      const weak = await runAsync(['changepassword', 'walker'], env, 'walker\n');
+      assert.equal(weak.status, 1, 'the validators judge it as they do at the API');
+      assert.match(weak.stderr, /password: .*similar to the username/i);
     } finally {
       await server.close();
     }

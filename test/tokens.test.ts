@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { scanTargets } from '../src/redis.js';
 import type { User } from '../src/users/types.js';
 import { confirmPasswordReset } from '../src/flows/reset.js';
+import { refreshTokens, revokeTokens } from '../src/flows/tokens.js';
 import { encodeUid } from '../src/auth/password-reset.js';
 import { RedisRefreshTokenStore, SqlRefreshTokenStore, type RefreshTokenRecord, type RefreshTokenStore } from '../src/tokens/refresh-store.js';
 
@@ -71,6 +72,42 @@ describe('tokens', () => {
     const pair = await obtain();
     assert.equal((await new Client(server.url).post('/api/auth/token/revoke', { refresh_token: pair.refresh_token })).status, 204);
     assert.equal((await new Client(server.url).post('/api/auth/token/refresh', { refresh_token: pair.refresh_token })).status, 401);
+  });
+
+  test('the refresh flow: every dead token is one refusal, a reuse revokes the family and raises the alarm once', async () => {
+    const p = server.portcullis;
+    const user = await p.users.createUser({ username: 'flow-refresh', password: PASSWORD });
+    const client = { ip: '203.0.113.9', userAgent: null };
+    const refused = { outcome: 'refused' };
+    const alarms: unknown[] = [];
+    const onReused = (event: unknown) => alarms.push(event);
+    p.events.on('refresh_token_reused', onReused);
+    try {
+      const first = await p.issueTokens(user);
+      const second = await refreshTokens(p, first.refresh_token, client);
+      assert.equal(second.outcome, 'refreshed');
+      if (second.outcome !== 'refreshed') return;
+      for (const junk of [undefined, 42, '', 'x'.repeat(201), 'never-issued']) assert.deepEqual(await refreshTokens(p, junk, client), refused);
+      assert.deepEqual(alarms, []);
+
+      assert.deepEqual(await refreshTokens(p, first.refresh_token, client), refused, 'spent');
+      assert.deepEqual(alarms, [{ userId: user.id, request: client }], 'a reuse is a security event');
+      assert.deepEqual(await refreshTokens(p, second.tokens.refresh_token, client), refused, 'the family died with the reuse');
+      assert.equal(alarms.length, 1, 'a revoked token is refused without another alarm');
+
+      const third = await p.issueTokens(user);
+      for (const token of [third.refresh_token, third.refresh_token, 'never-issued', undefined]) await revokeTokens(p, token);
+      assert.deepEqual(await refreshTokens(p, third.refresh_token, client), refused, 'revoked, and revoking again is harmless');
+
+      const fourth = await p.issueTokens(user);
+      await p.users.update(user.id, { is_active: false });
+      assert.deepEqual(await refreshTokens(p, fourth.refresh_token, client), refused, 'an inactive user gets nothing');
+      await p.users.update(user.id, { is_active: true });
+      assert.deepEqual(await refreshTokens(p, fourth.refresh_token, client), refused, 'and that family stays revoked after reactivation');
+      assert.equal(alarms.length, 1);
+    } finally {
+      p.events.off('refresh_token_reused', onReused);
+    }
   });
 
   test('wrong credentials and missing fields', async () => {

@@ -24,6 +24,8 @@ import type { RedisHandle } from '../redis.js';
  * The TTL stays as the bound for what no channel carries (a writer that is not portcullis).
  */
 export interface ChangeChannel {
+  /** What carries it, for messages: `Redis` (pub/sub) or `PostgreSQL` (LISTEN/NOTIFY). */
+  readonly kind: 'Redis' | 'PostgreSQL';
   /** Tells the other instances that this user changed. Never throws: the TTL still bounds a lost message. */
   publish(userId: number): Promise<void>;
   /** Tells the other instances to re-read the signing keys; false if the message could not be sent. */
@@ -158,6 +160,7 @@ function keepListening<C>(state: ReturnType<typeof listeningState>, kind: Listen
  * Without a listener (an instance whose own cache is off) it only publishes, for the others.
  */
 async function started<C>(
+  kind: ChangeChannel['kind'],
   state: ReturnType<typeof listeningState>,
   listener: ReturnType<typeof keepListening<C>> | null,
   send: (message: string) => Promise<unknown>,
@@ -169,6 +172,7 @@ async function started<C>(
   }
   let closed = false;
   return {
+    kind,
     get listening() {
       return !closed && state.listening;
     },
@@ -245,7 +249,7 @@ export async function redisChangeChannel(redis: RedisHandle, handlers: ChangeHan
     drop,
   });
 
-  return started(state, listen ? listener : null, (message) => shared.publish(channel, message), encode);
+  return started('Redis', state, listen ? listener : null, (message) => shared.publish(channel, message), encode);
 }
 
 const PG_CHANNEL = 'portcullis_auth_changes';
@@ -283,7 +287,7 @@ export async function pgChangeChannel(connectionString: string, pool: pg.Pool, h
     drop,
   });
 
-  return started(state, listen ? listener : null, (message) => pool.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, message]), encode);
+  return started('PostgreSQL', state, listen ? listener : null, (message) => pool.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, message]), encode);
 }
 
 /**

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfigFile, redactUrl, resolveConfig, type PortcullisConfig } from '../config.js';
 import type { Portcullis } from '../portcullis.js';
+import type { CreateUserInput } from '../users/types.js';
+import { createAccount } from '../flows/credentials.js';
+import { setPassword } from '../flows/account.js';
 import { ApiError } from '../errors.js';
 import { checkConnections, diagnoseOrigin, formatFindings } from '../doctor.js';
 import { fieldMessage } from '../i18n/messages.js';
@@ -149,6 +152,11 @@ async function askNewPassword(prompter: Prompter, portcullis: Portcullis, user: 
   return null;
 }
 
+/** What createsuperuser makes: an active staff superuser, with the registration's checks (src/flows/credentials.ts createAccount). */
+function superuser(username: string, email: string | undefined): CreateUserInput {
+  return { username, email: email || null, is_active: true, is_staff: true, is_superuser: true };
+}
+
 const createsuperuser = defineCommand(
   {
     name: 'createsuperuser',
@@ -167,8 +175,7 @@ const createsuperuser = defineCommand(
       const username = values.username ?? fail('--noinput needs --username.');
       const password = process.env.PORTCULLIS_SUPERUSER_PASSWORD ?? fail('--noinput needs PORTCULLIS_SUPERUSER_PASSWORD.');
       return withPortcullis(async (portcullis) => {
-        portcullis.validateNewPassword('password', password, { username, email: values.email });
-        const user = await portcullis.users.createSuperuser({ username, email: values.email || null, password });
+        const user = await createAccount(portcullis, superuser(username, values.email), password);
         console.log(`Superuser "${user.username}" created.`);
       });
     }
@@ -191,7 +198,7 @@ const createsuperuser = defineCommand(
         }
         const email = values.email ?? (await prompter.ask('Email address: ')).trim();
         const password = (await askNewPassword(prompter, portcullis, { username, email }))!;
-        const user = await portcullis.users.createSuperuser({ username, email: email || null, password });
+        const user = await createAccount(portcullis, superuser(username, email), password);
         console.log(`Superuser "${user.username}" created.`);
       } finally {
         prompter.close();
@@ -219,14 +226,13 @@ const changepassword = defineCommand(
           console.log(`Changing password for user "${user.username}"`);
           password = await askNewPassword(prompter, portcullis, user, 3);
           if (password === null) fail(`aborting password change for user "${user.username}" after 3 attempts.`);
-        } else {
-          password = await prompter.ask('');
-          portcullis.validateNewPassword('password', password, user);
-        }
+        } else password = await prompter.ask('');
       } finally {
         prompter.close();
       }
-      await portcullis.changePassword(user, password);
+      // The same change as the API's (src/flows/account.ts): the validators, then every session and
+      // refresh token ends, and running servers hear of it (the change channel, or on SQLite the file).
+      await setPassword(portcullis, user, password);
       console.log(`Password changed for user "${user.username}"; their sessions have ended.`);
     });
   },
@@ -282,10 +288,9 @@ const rotateKeys = defineCommand(
   },
   () =>
     withPortcullis(async (portcullis) => {
-      const { kid, announced } = await portcullis.rotateSigningKeys();
+      const { kid, announced, channel } = await portcullis.rotateSigningKeys();
       const { RELOAD_MS } = await import('../tokens/signing-keys.js');
       const kept = `the previous key stays published for ${portcullis.config.accessTokenAge} s, until the tokens it signed have expired`;
-      const channel = portcullis.redis ? 'Redis' : 'PostgreSQL';
       if (announced) console.log(`New signing key ${kid}. Running servers sharing this ${channel} sign with it from now on (told on the change channel); ${kept}.`);
       else {
         console.log(`New signing key ${kid}; ${kept}.`);

@@ -35,6 +35,18 @@ export async function changeOwnPassword(
   return portcullis.changePassword(auth.user, next, auth.session);
 }
 
+/**
+ * Sets a user's password on an authority other than their own session (the command line's
+ * changepassword): the validators judge it (400 on `password`), and then, as with the user's own
+ * change, every session and every refresh token of the user ends, and the change is published on
+ * the change channel before this returns (running servers forget the user at once).
+ */
+export async function setPassword(portcullis: Portcullis, user: User, newPassword: unknown): Promise<User> {
+  const next = portcullis.users.checkPasswordInput('password', newPassword);
+  portcullis.validateNewPassword('password', next, user);
+  return (await portcullis.changePassword(user, next)).user;
+}
+
 /** Ends every other session of the user, after re-authentication (a fresh login or `password`); returns how many ended. */
 export async function endOtherSessions(portcullis: Portcullis, auth: SessionUser, password: string | undefined, client: ClientInfo): Promise<number> {
   await requireFreshLogin(portcullis, client.ip, auth, password);

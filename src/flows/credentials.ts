@@ -89,12 +89,22 @@ export async function requireFreshLogin(portcullis: Portcullis, ip: string, auth
 }
 
 /**
- * Registration: limited per client (429 `throttled` past `throttle.registerPerIp`), every field's
- * problem reported at once (400), a taken identifier refused (409) before the password is hashed.
+ * Registration: limited per client (429 `throttled` past `throttle.registerPerIp`), then the checks
+ * of `createAccount`.
  */
 export async function register(portcullis: Portcullis, input: CreateUserInput, password: unknown, client: ClientInfo): Promise<User> {
-  const { throttle, users } = portcullis;
+  const { throttle } = portcullis;
   await throttle.clientRate('register', client.ip, throttle.limits.registerPerIp);
+  return createAccount(portcullis, input, password);
+}
+
+/**
+ * A new account, by whoever may make one (registration, the command line's createsuperuser): every
+ * field's problem reported at once (400), the password judged by the validators against the new
+ * profile, a taken identifier refused (409) before the password is hashed.
+ */
+export async function createAccount(portcullis: Portcullis, input: CreateUserInput, password: unknown): Promise<User> {
+  const { users } = portcullis;
   const errors: FieldErrors = {};
   const collect = (fn: () => unknown) => {
     try {

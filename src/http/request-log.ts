@@ -23,25 +23,28 @@ export function logRefusal(request: FastifyRequest, error: ApiError): void {
   if (message) request.log.warn({ event: error.code, ip: request.ip, method: request.method, url: pathOf(request.url) }, message);
 }
 
-/** A spent refresh token came back: either its holder or a thief used it first; the family is revoked. */
-export function logRefreshReuse(request: FastifyRequest): void {
-  request.log.warn({ event: 'refresh_token_reused', ip: request.ip }, 'refresh token reused: its whole family is revoked');
-}
-
 /**
- * Failed logins from any door (API, token endpoint, pages), through the user_login_failed signal.
- * The credentials arrive with every secret field already masked; the identifier tried is kept, as
- * sshd and Django's axes keep it, so that a guessing campaign can be seen.
+ * Security events from any door (API, token endpoint, pages, adapters in this process), through the
+ * portcullis events: failed logins, and refresh tokens presented twice.
+ *
+ * A failed login's credentials arrive with every secret field already masked; the identifier tried
+ * is kept, as sshd and Django's axes keep it, so that a guessing campaign can be seen.
  */
-export function logFailedLogins(app: FastifyInstance, portcullis: Portcullis): void {
+export function logSecurityEvents(app: FastifyInstance, portcullis: Portcullis): void {
   const onFailed = ({ credentials, request }: AuthEvents['user_login_failed'][0]) => {
     // Masked fields say nothing; leaving them out keeps even their names' stars out of the log.
     const tried = Object.fromEntries(Object.entries(credentials).filter(([, v]) => typeof v !== 'string' || !/^\*+$/.test(v)));
     app.log.warn({ event: 'login_failed', ip: request?.ip ?? null, credentials: tried }, 'login failed');
   };
+  // Either its holder or a thief used it first; the flow has revoked the family already.
+  const onReused = ({ userId, request }: AuthEvents['refresh_token_reused'][0]) => {
+    app.log.warn({ event: 'refresh_token_reused', ip: request?.ip ?? null, user_id: userId }, 'refresh token reused: its whole family is revoked');
+  };
   portcullis.events.on('user_login_failed', onFailed);
+  portcullis.events.on('refresh_token_reused', onReused);
   app.addHook('onClose', (_app, done) => {
     portcullis.events.off('user_login_failed', onFailed);
+    portcullis.events.off('refresh_token_reused', onReused);
     done();
   });
 }

@@ -15,7 +15,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { passwordRoutes } from './routes/password.js';
 import { applySecurityHeaders } from './security-headers.js';
 import { decorateAuth } from './request-auth.js';
-import { logFailedLogins, registerAccessLog } from './request-log.js';
+import { logSecurityEvents, registerAccessLog } from './request-log.js';
 import { registerMetrics } from './metrics.js';
 import { registerCookies } from './request-cookies.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
@@ -65,7 +65,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
     done();
   });
 
-  logFailedLogins(app, portcullis);
+  logSecurityEvents(app, portcullis);
   if (config.accessLog) registerAccessLog(app);
   registerMetrics(app, portcullis);
 

@@ -31,7 +31,11 @@ export interface AccessClaims {
 
 /** Why a refresh was refused; `reused` means the whole family was just revoked. */
 export class RefreshError extends Error {
-  constructor(readonly reason: 'unknown' | 'expired' | 'revoked' | 'reused') {
+  constructor(
+    readonly reason: 'unknown' | 'expired' | 'revoked' | 'reused',
+    /** The token's user, when the token was known. */
+    readonly userId: number | null = null,
+  ) {
     super(`refresh token ${reason}`);
   }
 }
@@ -133,12 +137,12 @@ export class Tokens {
   async check(refreshToken: string, now = Date.now()): Promise<RefreshTokenRecord> {
     const record = await this.store.get(refreshToken);
     if (!record) throw new RefreshError('unknown');
-    if (record.revokedAt !== null) throw new RefreshError('revoked');
+    if (record.revokedAt !== null) throw new RefreshError('revoked', record.userId);
     if (record.usedAt !== null) {
       await this.store.revokeFamily(record.userId, record.family, now);
-      throw new RefreshError('reused');
+      throw new RefreshError('reused', record.userId);
     }
-    if (record.expiresAt <= now) throw new RefreshError('expired');
+    if (record.expiresAt <= now) throw new RefreshError('expired', record.userId);
     return record;
   }
 
@@ -152,14 +156,14 @@ export class Tokens {
   async rotate(refreshToken: string, record: RefreshTokenRecord, user: User, authHash: string, now = Date.now()): Promise<TokenPair> {
     if (record.authHash !== null && !constantTimeEqual(record.authHash, authHash.slice(0, 16))) {
       await this.store.revokeFamily(record.userId, record.family, now);
-      throw new RefreshError('revoked');
+      throw new RefreshError('revoked', record.userId);
     }
     const access = await this.signAccess(user, authHash, now);
     const refresh = this.store.generate(user.id);
     if (!(await this.store.rotate(refreshToken, refresh, this.successorOf(user.id, record.family, record.authHash, now), now))) {
       // Spent by a concurrent refresh (a reuse), or revoked meanwhile: the family ends either way.
       await this.store.revokeFamily(record.userId, record.family, now);
-      throw new RefreshError('reused');
+      throw new RefreshError('reused', record.userId);
     }
     return this.pair(access, refresh);
   }

@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Portcullis } from '../../portcullis.js';
 import { ApiError } from '../../errors.js';
-import { RefreshError } from '../../tokens/tokens.js';
 import { requestInfo } from '../request-auth.js';
 import { logInForTokens } from '../../flows/login.js';
+import { refreshTokens, revokeTokens } from '../../flows/tokens.js';
 import { RefreshBody, StepResponse, TokenBody, TokenPairSchema, errorResponses, type RefreshBody as RefreshBodyT, type TokenBody as TokenBodyT } from '../schemas.js';
-import { logRefreshReuse } from '../request-log.js';
 
 const tags = ['tokens'];
 
@@ -41,18 +40,10 @@ export async function tokenRoutes(app: FastifyInstance, opts: { portcullis: Port
     '/api/auth/token/refresh',
     { schema: { tags, summary: 'Rotate a refresh token', body: RefreshBody, response: { 200: TokenPairSchema, ...errorResponses } } },
     async (request) => {
-      try {
-        const pair = await portcullis.refreshTokens(request.body.refresh_token);
-        if (!pair) throw new ApiError('invalid_credentials');
-        return pair;
-      } catch (err) {
-        // Spent, revoked, expired or unknown all look alike to the caller; a reuse has already revoked the family.
-        if (err instanceof RefreshError) {
-          if (err.reason === 'reused') logRefreshReuse(request);
-          throw new ApiError('invalid_credentials');
-        }
-        throw err;
-      }
+      // Spent, revoked, expired or unknown all look alike to the caller (the flow has dealt with a reuse).
+      const result = await refreshTokens(portcullis, request.body.refresh_token, requestInfo(request));
+      if (result.outcome === 'refused') throw new ApiError('invalid_credentials');
+      return result.tokens;
     },
   );
 
@@ -60,7 +51,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { portcullis: Port
     '/api/auth/token/revoke',
     { schema: { tags, summary: 'Revoke a refresh token and its family', body: RefreshBody, response: { 204: { type: 'null' }, ...errorResponses } } },
     async (request, reply) => {
-      await portcullis.tokens.revoke(request.body.refresh_token);
+      await revokeTokens(portcullis, request.body.refresh_token);
       return reply.code(204).send();
     },
   );
