@@ -70,12 +70,13 @@ export function diagnoseOrigin(config: PortcullisConfig, origin: string, apiOrig
           : `${page.origin} and ${api.origin} are different sites, so the SameSite=${sameSiteAttr} session cookie is not sent with the page's requests and the user appears logged out.`,
         fix: loopbackMix
           ? `Use the same host name on both sides: open the frontend as ${page.protocol}//${api.hostname}:${page.port || (page.protocol === 'https:' ? '443' : '80')} (or call the API as ${api.protocol}//${page.hostname}:${api.port}).`
-          : 'Serve the frontend and the API under one site (e.g. app.example.com and api.example.com), or use HTTPS with PORTCULLIS_SECURE_COOKIES=1 and PORTCULLIS_SAMESITE=None.',
+          : 'Serve the frontend and the API under one site (e.g. app.example.com and api.example.com). (SameSite=None over HTTPS, with PORTCULLIS_SECURE_COOKIES=1, reaches only browsers that allow third-party cookies.)',
       });
     } else {
       findings.push({
         level: 'warning',
-        message: `${page.origin} is cross-site; the SameSite=None cookie is sent, but browsers that block third-party cookies will still drop it.`,
+        // Seen in Chromium 156 (test/e2e/doctor.e2e.ts): dropped by default, kept once third-party cookies are allowed.
+        message: `${page.origin} is cross-site to ${api.origin}, so the SameSite=None session cookie is a third-party cookie there: browsers that allow third-party cookies keep and send it, those that block them (Safari and Chromium by default) drop it and the user appears logged out.`,
         fix: 'Prefer serving the frontend and the API under one site.',
       });
     }
@@ -87,7 +88,8 @@ export function diagnoseOrigin(config: PortcullisConfig, origin: string, apiOrig
       fix: `Set PORTCULLIS_TRUSTED_ORIGINS=${[...config.trustedOrigins, page.origin].join(',')}.`,
     });
   }
-  if (!findings.some((f) => f.level === 'error')) {
+  // Only when nothing else was said: an "OK, the cookie is kept" after a warning would contradict it.
+  if (!findings.length) {
     findings.push({
       level: 'ok',
       message: sameOrigin

@@ -9,6 +9,10 @@ import { Browser, errorsOf, inputOf } from './browser.js';
 import { portcullis as expressPortcullis, errorHandler } from '../src/adapters/express.js';
 import fastifyPortcullis from '../src/adapters/fastify.js';
 import { portcullisFetch } from '../src/adapters/fetch.js';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
+import type { RequestSession } from '../src/sessions/request-session.js';
+import type { PublicUser } from '../src/users/types.js';
 import type { LoginOutcome } from '../src/adapters/core.js';
 import { clientOf } from '../src/throttle/throttle.js';
 import { resolveConfig } from '../src/config.js';
@@ -554,6 +558,93 @@ describe('the Express adapter answers in the contract’s shape by default', () 
       assert.equal(malformed.status, 400);
       assert.match(malformed.headers.get('content-type') ?? '', /application\/json/);
       assert.equal(((await malformed.json()) as ErrorBody).error.code, 'validation_error');
+    } finally {
+      await new Promise((resolve) => listening.close(resolve));
+    }
+  });
+});
+
+/** A session cookie (`sessionid=…`) of a fresh user logged in through the API, for the apps beside it. */
+async function loggedInCookie(username: string): Promise<string> {
+  await user(username);
+  const client = api(freshIp());
+  assert.equal((await client.post('/api/auth/login', { username, password: PASSWORD })).status, 200);
+  return `sessionid=${client.cookies.get('sessionid')}`;
+}
+
+/** What each app below must answer: portcullis's errors in the contract's shape, the app's own as the app says. */
+async function assertContractAnswers(url: string): Promise<void> {
+  const code = async (res: Response) => ((await res.json()) as ErrorBody).error.code;
+  const anonymous = await fetch(url + '/needs-perm');
+  assert.equal(anonymous.status, 401);
+  assert.match(anonymous.headers.get('content-type') ?? '', /application\/json/);
+  assert.equal(await code(anonymous), 'not_authenticated');
+  const cookie = await loggedInCookie(`no-perm-${seq}`);
+  const denied = await fetch(url + '/needs-perm', { headers: { cookie, 'accept-language': 'zh-CN' } });
+  assert.equal(denied.status, 403);
+  const body = (await denied.json()) as ErrorBody;
+  assert.equal(body.error.code, 'permission_denied');
+  assert.match(body.error.message, /[\u4e00-\u9fff]/, 'in the caller’s language');
+  const big = await fetch(url + '/big-session');
+  assert.equal(big.status, 413);
+  assert.equal(await code(big), 'payload_too_large');
+  const own = await fetch(url + '/own-error');
+  assert.equal(own.status, 418);
+  assert.deepEqual(await own.json(), { app: 'teapot' }, 'the app’s own error keeps the app’s answer');
+}
+
+const BIG = 'y'.repeat(70 * 1024);
+
+describe('the Fastify adapter answers in the contract’s shape by default', () => {
+  test('portcullis errors thrown in a handler are contract JSON; the app’s own error handler keeps the rest, and is set without a warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    // allowErrorHandlerOverride: false makes a second setErrorHandler in one scope throw: the plugin sets none.
+    const app = Fastify({ allowErrorHandlerOverride: false });
+    try {
+      await app.register(fastifyPortcullis, { portcullis: server.portcullis });
+      app.setErrorHandler((err: Error & { statusCode?: number }, _request, reply) => reply.code(err.statusCode ?? 500).send({ app: err.message }));
+      app.get('/needs-perm', async (request) => {
+        await request.portcullis.requirePerm('reports.view_report');
+        return { ok: true };
+      });
+      app.get('/big-session', async (request) => {
+        request.session.set('cart', BIG);
+        return { ok: true };
+      });
+      app.get('/own-error', async () => {
+        throw Object.assign(new Error('teapot'), { statusCode: 418 });
+      });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      await assertContractAnswers(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
+      assert.deepEqual(warnings.filter((w) => /FSTWRN|errorHandler/.test(w)), []);
+    } finally {
+      process.off('warning', onWarning);
+      await app.close();
+    }
+  });
+});
+
+describe('the Hono middleware answers in the contract’s shape by default', () => {
+  test('portcullis errors thrown in a handler are contract JSON over the app’s onError; its own errors keep its answer', async () => {
+    const pc = portcullisFetch(server.portcullis);
+    const app = new Hono<{ Variables: { user: PublicUser | null; session: RequestSession } }>();
+    app.use(pc.middleware());
+    app.onError((err, c) => c.json({ app: err.message }, err.message === 'teapot' ? 418 : 500));
+    app.get('/needs-perm', async (c) => c.json({ user: await pc.requirePerm(c.req.raw, 'reports.view_report') }));
+    app.get('/big-session', (c) => {
+      c.get('session').set('cart', BIG);
+      return c.json({ ok: true });
+    });
+    app.get('/own-error', () => {
+      throw new Error('teapot');
+    });
+    const listening = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    try {
+      await assertContractAnswers(`http://127.0.0.1:${(listening.address() as AddressInfo).port}`);
     } finally {
       await new Promise((resolve) => listening.close(resolve));
     }

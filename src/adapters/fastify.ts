@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';
-import { sendError, toApiError } from '../http/errors.js';
+import { portcullisApiError, sendError, toApiError } from '../http/errors.js';
 import { ownOrigin } from '../http/csrf.js';
 import { RequestContext, type AdapterOptions } from './core.js';
 import type { RequestSession } from '../sessions/request-session.js';
@@ -47,8 +47,27 @@ function answer(request: FastifyRequest, reply: FastifyReply, err: unknown): Fas
   return sendError(request, reply, api);
 }
 
+/**
+ * The error handler of every route without one of its own: portcullis's errors thrown in the app's
+ * handlers and hooks (a guard, `login()`, the session over its limit, a store that is down) are
+ * answered in the contract's shape; anything else is thrown on, which in Fastify hands it to the
+ * scope's handler (the app's `setErrorHandler`, or Fastify's default), so the app's own errors keep
+ * the answer the app gives them.
+ */
+function contractErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const api = portcullisApiError(error);
+  if (!api) throw error;
+  return sendError(request, reply, api);
+}
+
 async function portcullisPlugin(app: FastifyInstance, options: FastifyPortcullisOptions): Promise<void> {
   const { portcullis, csrf = true } = options;
+  // Per route, not app.setErrorHandler: that would make the app's own setErrorHandler in this scope
+  // warn (FSTWRN004), or fail with allowErrorHandlerOverride: false, and would let it swallow ours.
+  // onRoute sees the routes declared after the plugin, hence `await app.register(...)`.
+  app.addHook('onRoute', (route) => {
+    route.errorHandler ??= contractErrors;
+  });
   app.decorateRequest('user', null);
   app.decorateRequest('portcullis', null as unknown as RequestContext);
   app.decorateRequest('session', null as unknown as RequestSession);

@@ -1,6 +1,7 @@
 import type { Portcullis } from '../portcullis.js';
+import type { ApiError } from '../errors.js';
 import type { PublicUser } from '../users/types.js';
-import { errorBody, errorHeaders, toApiError } from '../http/errors.js';
+import { errorBody, errorHeaders, portcullisApiError, toApiError } from '../http/errors.js';
 import { RequestContext, type AdapterOptions } from './core.js';
 import { ApiError } from '../errors.js';
 import type { RequestSession } from '../sessions/request-session.js';
@@ -15,6 +16,8 @@ export interface MiddlewareContext {
   set(key: 'user', value: PublicUser | null): void;
   set(key: 'session', value: RequestSession): void;
   res: Response;
+  /** What a handler threw, once the app's onError has answered it (Hono sets it). */
+  readonly error?: unknown;
 }
 
 export interface FetchAuth {
@@ -56,6 +59,10 @@ function factsOf(request: Request, clientIp: AdapterOptions['clientIp']) {
   };
 }
 
+function apiResponse(api: ApiError, request: Request): Response {
+  return Response.json(errorBody(api, request.headers.get('accept-language') ?? undefined), { status: api.status, headers: errorHeaders(api) });
+}
+
 /** Portcullis for fetch-style handlers (Hono, Bun.serve, Deno.serve, Cloudflare-style workers on Node). */
 export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions = {}): FetchAuth {
   const { csrf = true, clientIp } = options;
@@ -73,8 +80,7 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
   };
   const errorResponse = (err: unknown, request: Request) => {
     const api = toApiError(err);
-    if (!api) return null;
-    return Response.json(errorBody(api, request.headers.get('accept-language') ?? undefined), { status: api.status, headers: errorHeaders(api) });
+    return api ? apiResponse(api, request) : null;
   };
   const finish = async (request: Request, response: Response) => {
     const ctx = context(request);
@@ -125,6 +131,13 @@ export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions 
           throw err;
         }
         await next();
+        // A portcullis error thrown in a handler (a guard, login(), the session over its limit) has
+        // been answered by the app's onError, or by Hono's default as a bare 500: the contract's
+        // answer replaces it. The app's own errors keep the answer its onError gave them.
+        if (c.error !== undefined) {
+          const api = portcullisApiError(c.error);
+          if (api) c.res = apiResponse(api, c.req.raw);
+        }
         // Hono's res setter copies the response and its headers into a new one (and on Node makes
         // @hono/node-server build a full Response): only worth it when a cookie or Vary was added.
         const res = await finish(c.req.raw, c.res);

@@ -4,6 +4,7 @@ import { isConnectionError } from '../db/errors.js';
 import { StoreUnavailableError } from '../errors.js';
 import { errorMessage, fieldMessage, pickLocale } from '../i18n/messages.js';
 import { logRefusal } from './request-log.js';
+import { SessionTooLargeError } from '../sessions/request-session.js';
 
 interface AjvError {
   keyword: string;
@@ -37,8 +38,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 };
 
 export function toApiError(error: unknown): ApiError | null {
-  if (error instanceof ApiError) return error;
-  if (error instanceof StoreUnavailableError || isConnectionError(error)) return new ApiError('service_unavailable');
+  const own = portcullisApiError(error);
+  if (own) return own;
   const fe = error as FastifyError & { validation?: AjvError[] };
   if (fe.validation) return new ApiError('validation_error', undefined, fieldsFromValidation(fe.validation));
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
@@ -46,6 +47,18 @@ export function toApiError(error: unknown): ApiError | null {
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new ApiError(fe.statusCode === 404 ? 'not_found' : fe.statusCode === 413 ? 'payload_too_large' : fe.statusCode === 415 ? 'unsupported_media_type' : 'validation_error');
   }
+  return null;
+}
+
+/**
+ * An error portcullis itself raised — a guard, a login, an application session over its limit, a
+ * store that is down — as the contract's ApiError; null for anything else. The adapters answer these
+ * from inside an app's own routes, and leave the app's own errors (its 4xx included) to the app.
+ */
+export function portcullisApiError(error: unknown): ApiError | null {
+  if (error instanceof ApiError) return error;
+  if (error instanceof StoreUnavailableError || isConnectionError(error)) return new ApiError('service_unavailable');
+  if (error instanceof SessionTooLargeError) return new ApiError('payload_too_large');
   return null;
 }
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { createPortcullis, type CreateOptions, type Portcullis } from '../../src/portcullis.js';
-import { buildServer } from '../../src/http/server.js';
+import { buildServer, type ServerOptions } from '../../src/http/server.js';
 
 /**
  * The real-browser scenarios are about exact origins (http://localhost:8000, http://localhost:5173,
@@ -38,15 +38,15 @@ function checkChromium(): void {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install it with apt-get install chromium (.ci/run does).`);
 }
 
-export async function launchBrowser(): Promise<Browser> {
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   checkChromium();
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /** A browser with a profile on disk, so that closing and relaunching it is a real browser restart. */
-export async function launchPersistent(userDataDir: string): Promise<BrowserContext> {
+export async function launchPersistent(userDataDir: string, extraArgs: readonly string[] = []): Promise<BrowserContext> {
   checkChromium();
-  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
@@ -68,7 +68,7 @@ export interface ApiServer {
 }
 
 /** portcullis on http://localhost:8000 (Fastify listens on every address localhost resolves to). */
-export async function startApi(options: CreateOptions = {}): Promise<ApiServer> {
+export async function startApi(options: CreateOptions = {}, server: ServerOptions = { logger: false }): Promise<ApiServer> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
   const portcullis = await createPortcullis({
     databaseUrl: `sqlite:${join(dir, 'e2e.sqlite3')}`,
@@ -78,7 +78,7 @@ export async function startApi(options: CreateOptions = {}): Promise<ApiServer> 
     secretKey: 'e2e-secret-key-that-is-long-enough-0123456789',
     ...options,
   });
-  const app = await buildServer(portcullis, { logger: false });
+  const app = await buildServer(portcullis, server);
   try {
     await app.listen({ port: API_PORT, host: 'localhost' });
   } catch (err) {
