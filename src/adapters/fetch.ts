@@ -1,5 +1,4 @@
 import type { Portcullis } from '../portcullis.js';
-import type { ApiError } from '../errors.js';
 import type { PublicUser } from '../users/types.js';
 import { errorBody, errorHeaders, portcullisApiError, toApiError } from '../http/errors.js';
 import { RequestContext, type AdapterOptions } from './core.js';
