@@ -1,14 +1,22 @@
 import type { SessionRecord } from './base.js';
-import { createHash, randomBytes } from 'node:crypto';
+import * as crypto from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 /** 256 bits from the CSPRNG, URL-safe: the only thing the cookie carries. */
 export function generateSessionKey(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/**
+ * SHA-256 in hex, by Node's one-shot crypto.hash where it exists (Node 20.12+): a quarter of the cost
+ * of a Hash object, on a path every request without a cached credential takes.
+ */
+export const sha256Hex: (data: string) => string =
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');
+
 /** The store keeps only this digest, so a leaked table or backup cannot be replayed as cookies. */
 export function hashSessionKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return sha256Hex(key);
 }
 
 /** A name for a session that can be shown and sent back without revealing the key. */

@@ -1,7 +1,7 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { redisCall, scanTargets, type RedisClient, type RedisHandle } from '../redis.js';
 import type { DataPatch, SessionData, SessionRecord, SessionStore, UserSessionIndex } from './base.js';
-import { generateSessionKey, type SessionKeyScheme } from './keys.js';
+import { generateSessionKey, sha256Hex, type SessionKeyScheme } from './keys.js';
 
 /**
  * Keys handed out by the Redis store are `<tag>.<256 random bits>`. The tag is derived from the user
@@ -16,7 +16,7 @@ export function redisKeyScheme(secret: string): SessionKeyScheme & { tagFor(user
     tagFor,
     generate: (userId) => `${userId === null ? randomBytes(9).toString('base64url') : tagFor(userId)}.${generateSessionKey()}`,
     isWellFormed: (key) => shape.test(key),
-    storageId: (key) => `${key.slice(0, 12)}.${createHash('sha256').update(key).digest('hex')}`,
+    storageId: (key) => `${key.slice(0, 12)}.${sha256Hex(key)}`,
   };
 }
 

@@ -73,7 +73,9 @@ export function toPublicUser(user: User): PublicUser {
   };
 }
 
-const shown = new WeakMap<User, { view: Readonly<PublicUser>; lastLogin: Date | null }>();
+/** Where publicView keeps a user's view: on the user itself, hidden (a WeakMap entry per user read is garbage-collector work). */
+const VIEW = Symbol('portcullis.publicView');
+type Viewed = User & { [VIEW]?: { view: Readonly<PublicUser>; lastLogin: Date | null } };
 
 /**
  * The same, for an answer that only serialises it: a user object served many times (the auth cache
@@ -81,9 +83,10 @@ const shown = new WeakMap<User, { view: Readonly<PublicUser>; lastLogin: Date | 
  * in place since. The view is frozen: it is shared.
  */
 export function publicView(user: User): Readonly<PublicUser> {
-  const known = shown.get(user);
-  if (known && known.lastLogin === user.last_login) return known.view;
+  const known = (user as Viewed)[VIEW];
+  if (known !== undefined && known.lastLogin === user.last_login) return known.view;
   const view = Object.freeze(toPublicUser(user));
-  shown.set(user, { view, lastLogin: user.last_login });
+  // Not enumerable: JSON, a spread or a logger never see it.
+  Object.defineProperty(user, VIEW, { value: { view, lastLogin: user.last_login }, enumerable: false, writable: true, configurable: true });
   return view;
 }
