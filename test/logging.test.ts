@@ -78,6 +78,9 @@ test('by default a successful request writes no line; a failed login, a 429 and 
       throttled.map((l) => [l.level, l.event]),
       [[WARN, 'throttled']],
     );
+    // The request's logger is made only when it logs (lazy-logger.ts); its lines still name the request.
+    assert.match(throttled[0]!.reqId ?? '', /^req-/);
+    assert.notEqual(throttled[0]!.reqId, failed[0]!.reqId);
 
     const forged = await client.post('/api/auth/logout', {}, { origin: 'https://evil.example' });
     assert.equal(forged.status, 403);

@@ -18,6 +18,7 @@ import { decorateAuth } from './request-auth.js';
 import { logSecurityEvents, registerAccessLog } from './request-log.js';
 import { registerMetrics } from './metrics.js';
 import { registerCookies } from './request-cookies.js';
+import { lazyChildLogger } from './lazy-logger.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
 
 export interface ServerOptions {
@@ -46,6 +47,8 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
     // Fastify's two lines per request (incoming, completed) cost as much as an authenticated read;
     // the access log, when asked for, is one line at completion (request-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
+    // Most requests log nothing: their logger is made on first use (lazy-logger.ts).
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: 64 * 1024,
     // X-Forwarded-For is believed only from the configured proxies (PORTCULLIS_TRUSTED_PROXIES).
     trustProxy: options.trustProxy ?? (config.trustedProxies.length ? config.trustedProxies : false),
