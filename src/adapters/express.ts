@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';
 import { errorBody, errorHeaders, toApiError } from '../http/errors.js';
-import { RequestContext, type AdapterOptions } from './core.js';
+import { RequestContext, type AdapterOptions, type RequestFacts } from './core.js';
 import type { RequestSession } from '../sessions/request-session.js';
 
 export { RequestContext, loginResponse } from './core.js';
@@ -24,19 +24,33 @@ declare global {
   }
 }
 
-function factsOf(req: Request) {
-  const h = req.headers;
-  return {
-    method: req.method,
-    ownOrigin: `${req.protocol}://${req.get('host') ?? ''}`,
-    authorization: h.authorization,
-    cookie: h.cookie,
-    origin: h.origin,
-    secFetchSite: typeof h['sec-fetch-site'] === 'string' ? h['sec-fetch-site'] : undefined,
-    // Express's own answer, which follows the app's `trust proxy` setting.
-    ip: req.ip,
-    userAgent: h['user-agent'],
-  };
+/** What the core reads of an Express request; protocol, host and address only if a rule asks for them. */
+class ExpressFacts implements RequestFacts {
+  readonly method: string;
+  readonly authorization: string | undefined;
+  readonly cookie: string | undefined;
+  readonly origin: string | undefined;
+  readonly secFetchSite: string | undefined;
+  readonly userAgent: string | undefined;
+
+  constructor(private readonly req: Request) {
+    const h = req.headers;
+    this.method = req.method;
+    this.authorization = h.authorization;
+    this.cookie = h.cookie;
+    this.origin = h.origin;
+    this.secFetchSite = typeof h['sec-fetch-site'] === 'string' ? h['sec-fetch-site'] : undefined;
+    this.userAgent = h['user-agent'];
+  }
+
+  get ownOrigin(): string {
+    return `${this.req.protocol}://${this.req.get('host') ?? ''}`;
+  }
+
+  /** Express's own answer, which follows the app's `trust proxy` setting. */
+  get ip(): string | undefined {
+    return this.req.ip;
+  }
 }
 
 /** Answers a contract error in the contract's shape; anything else goes to the app's error handlers. */
@@ -66,7 +80,7 @@ export function portcullis(instance: Portcullis, options: AdapterOptions = {}): 
       answering.add(req.app);
       req.app.use(errorHandler());
     }
-    const ctx = new RequestContext(instance, factsOf(req), csrf);
+    const ctx = new RequestContext(instance, new ExpressFacts(req), csrf);
     req.portcullis = ctx;
     req.user = null;
     try {

@@ -3,7 +3,7 @@ import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';
 import { portcullisApiError, sendError, toApiError } from '../http/errors.js';
 import { ownOrigin } from '../http/csrf.js';
-import { RequestContext, type AdapterOptions } from './core.js';
+import { RequestContext, type AdapterOptions, type RequestFacts } from './core.js';
 import type { RequestSession } from '../sessions/request-session.js';
 
 export { RequestContext, loginResponse } from './core.js';
@@ -25,19 +25,33 @@ export interface FastifyPortcullisOptions extends AdapterOptions {
   portcullis: Portcullis;
 }
 
-function factsOf(request: FastifyRequest) {
-  const h = request.headers;
-  return {
-    method: request.method,
-    ownOrigin: ownOrigin(request),
-    authorization: h.authorization,
-    cookie: h.cookie,
-    origin: h.origin,
-    secFetchSite: typeof h['sec-fetch-site'] === 'string' ? h['sec-fetch-site'] : undefined,
-    // Fastify's own answer, which follows its `trustProxy` option.
-    ip: request.ip,
-    userAgent: h['user-agent'],
-  };
+/** What the core reads of a Fastify request; the origin is worked out only if a rule asks for it. */
+class FastifyFacts implements RequestFacts {
+  readonly method: string;
+  readonly authorization: string | undefined;
+  readonly cookie: string | undefined;
+  readonly origin: string | undefined;
+  readonly secFetchSite: string | undefined;
+  readonly userAgent: string | undefined;
+
+  constructor(private readonly request: FastifyRequest) {
+    const h = request.headers;
+    this.method = request.method;
+    this.authorization = h.authorization;
+    this.cookie = h.cookie;
+    this.origin = h.origin;
+    this.secFetchSite = typeof h['sec-fetch-site'] === 'string' ? h['sec-fetch-site'] : undefined;
+    this.userAgent = h['user-agent'];
+  }
+
+  get ownOrigin(): string {
+    return ownOrigin(this.request);
+  }
+
+  /** Fastify's own answer, which follows its `trustProxy` option. */
+  get ip(): string {
+    return this.request.ip;
+  }
 }
 
 /** Answers a contract error in the contract's shape; anything else goes on to Fastify's error handler. */
@@ -74,7 +88,7 @@ async function portcullisPlugin(app: FastifyInstance, options: FastifyPortcullis
   // Callback hooks with a synchronous path: a request whose user and session are known at once (no
   // credential, or a safe request the auth cache answers) passes them without a single promise.
   app.addHook('onRequest', (request, _reply, done) => {
-    request.portcullis = new RequestContext(portcullis, factsOf(request), csrf);
+    request.portcullis = new RequestContext(portcullis, new FastifyFacts(request), csrf);
     done();
   });
   // After body parsing and before any handler: by then request.user is settled.

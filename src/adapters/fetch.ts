@@ -1,7 +1,7 @@
 import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';
 import { errorBody, errorHeaders, portcullisApiError, toApiError } from '../http/errors.js';
-import { RequestContext, type AdapterOptions } from './core.js';
+import { RequestContext, type AdapterOptions, type RequestFacts } from './core.js';
 import { ApiError } from '../errors.js';
 import type { RequestSession } from '../sessions/request-session.js';
 
@@ -40,22 +40,46 @@ export interface FetchAuth {
   middleware(): (c: MiddlewareContext, next: () => Promise<void>) => Promise<Response | void>;
 }
 
-function factsOf(request: Request, clientIp: AdapterOptions['clientIp']) {
-  const h = request.headers;
-  return {
-    ip: clientIp?.(request),
-    userAgent: h.get('user-agent') ?? undefined,
-    method: request.method,
-    // Read only by the CSRF check of an unsafe request and by the Secure decision when a cookie is set:
-    // parsing the URL of every GET would be wasted.
-    get ownOrigin() {
-      return new URL(request.url).origin;
-    },
-    authorization: h.get('authorization') ?? undefined,
-    cookie: h.get('cookie') ?? undefined,
-    origin: h.get('origin') ?? undefined,
-    secFetchSite: h.get('sec-fetch-site') ?? undefined,
-  };
+/**
+ * What the core reads of a Request. Headers of a fetch Request are costly to read (each get() is a
+ * validated lookup), so only the credential's two are read up front; the rest (the origin rule of an
+ * unsafe request, a login's client) are read when asked.
+ */
+class FetchFacts implements RequestFacts {
+  readonly method: string;
+  readonly authorization: string | undefined;
+  readonly cookie: string | undefined;
+
+  constructor(
+    private readonly request: Request,
+    private readonly clientIp: AdapterOptions['clientIp'],
+  ) {
+    const h = request.headers;
+    this.method = request.method;
+    this.authorization = h.get('authorization') ?? undefined;
+    this.cookie = h.get('cookie') ?? undefined;
+  }
+
+  /** Read only by the CSRF check of an unsafe request and by the Secure decision when a cookie is set. */
+  get ownOrigin(): string {
+    return new URL(this.request.url).origin;
+  }
+
+  get origin(): string | undefined {
+    return this.request.headers.get('origin') ?? undefined;
+  }
+
+  get secFetchSite(): string | undefined {
+    return this.request.headers.get('sec-fetch-site') ?? undefined;
+  }
+
+  get userAgent(): string | undefined {
+    return this.request.headers.get('user-agent') ?? undefined;
+  }
+
+  get ip(): string | undefined {
+    return this.clientIp?.(this.request);
+  }
 }
 
 function apiResponse(api: ApiError, request: Request): Response {
@@ -65,11 +89,12 @@ function apiResponse(api: ApiError, request: Request): Response {
 /** Portcullis for fetch-style handlers (Hono, Bun.serve, Deno.serve, Cloudflare-style workers on Node). */
 export function portcullisFetch(portcullis: Portcullis, options: AdapterOptions = {}): FetchAuth {
   const { csrf = true, clientIp } = options;
-  const contexts = new WeakMap<Request, RequestContext>();
+  // The context rides on the Request itself, under a symbol of this instance: a WeakMap entry per
+  // request is work for the garbage collector on every request (ephemerons), a property is not.
+  const slot = Symbol('portcullis.context');
   const context = (request: Request) => {
-    let ctx = contexts.get(request);
-    if (!ctx) contexts.set(request, (ctx = new RequestContext(portcullis, factsOf(request, clientIp), csrf)));
-    return ctx;
+    const carrier = request as unknown as { [slot]?: RequestContext };
+    return (carrier[slot] ??= new RequestContext(portcullis, new FetchFacts(request, clientIp), csrf));
   };
   const user = async (request: Request) => {
     const ctx = context(request);
