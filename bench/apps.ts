@@ -69,7 +69,6 @@ async function honoApp(): Promise<{ port: number; close(): Promise<void> }> {
   const app = new Hono<{ Variables: { user: PublicUser | null } }>();
   app.get('/bare', (c) => c.json(bareBody));
   app.use('/guarded', fetchAuth.middleware());
-  app.onError((err, c) => fetchAuth.errorResponse(err, c.req.raw) ?? c.text('Internal Server Error', 500));
   app.get('/guarded', async (c) => c.json({ user: await fetchAuth.requireUser(c.req.raw) }));
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));

@@ -20,7 +20,6 @@ export async function start(options: { port?: number; apiPort?: number; host?: s
 
   const app = new Hono<{ Variables: { user: PublicUser | null } }>();
   app.use(auth.middleware());
-  app.onError((err, c) => auth.errorResponse(err, c.req.raw) ?? c.text('Internal Server Error', 500));
 
   app.get('/', (c) => c.json({ hello: c.get('user')?.username ?? 'stranger' }));
   app.get('/private', async (c) => c.json({ user: await auth.requireUser(c.req.raw) }));
