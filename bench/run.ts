@@ -429,6 +429,43 @@ function appFigure(framework: 'fastify' | 'express' | 'hono', adapter: string): 
   };
 }
 
+/**
+ * The peers (bench/peers.ts): an Express app with express-session + passport, and one with
+ * better-auth, each on SQLite, measured as the `app-*` figures are: a route their auth guards
+ * against the same app's bare route in the same process, answering the same JSON. For information
+ * (target 0, three rounds, as the other information-only figures): they compare the peers with
+ * Express, not with portcullis; the README sets them beside `app-express`.
+ */
+function peerFigure(peer: 'passport' | 'better-auth', title: string, guard: string): Figure {
+  return {
+    id: `peer-${peer}`,
+    title,
+    target: 0,
+    rounds: 3,
+    async prepare(defer) {
+      const app = await startReady('bench/peers.ts', [peer], childEnv(), tempDir());
+      defer(app.close);
+      const headers = { cookie: app.extra };
+      return {
+        subject: httpSide(`${guard} guarded route`, { url: `${app.origin}/guarded`, headers, connections: HTTP_CONNECTIONS }, app),
+        baseline: httpSide('bare express route', { url: `${app.origin}/bare`, connections: HTTP_CONNECTIONS }, app),
+      };
+    },
+  };
+}
+const PEER_FIGURES: Figure[] = [
+  peerFigure(
+    'passport',
+    'peer: express app, GET route guarded by express-session + passport (passport-local login, better-sqlite3-session-store) vs the same app\'s bare route',
+    'passport',
+  ),
+  peerFigure(
+    'better-auth',
+    'peer: express app, GET route guarded by better-auth getSession (email+password, better-sqlite3; session cookie cache off, its default with a database) vs the same app\'s bare route',
+    'better-auth',
+  ),
+];
+
 /** Fills a database through scripts/bench-seed.ts (before its server starts) and logs how long it took. */
 async function seed(spec: SeedSpec, env: Record<string, string> = {}): Promise<void> {
   const t = performance.now();
@@ -620,6 +657,7 @@ const FIGURES: Figure[] = [
   appFigure('fastify', 'portcullis/fastify'),
   appFigure('express', 'portcullis/express'),
   appFigure('hono', 'portcullis/fetch'),
+  ...PEER_FIGURES,
   {
     id: 'login-sqlite',
     title: 'portcullis serve: POST /api/auth/login (argon2id, SQLite) vs raw checkPassword',
