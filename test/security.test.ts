@@ -214,6 +214,38 @@ describe('security headers', () => {
     assert.equal(res.headers.get('x-frame-options'), 'DENY');
   });
 
+  test('every kind of answer gets them: errors, 404s inside and outside /api/, a bare OPTIONS, keys', async () => {
+    const cookie = { cookie: 'sessionid=not-a-session' };
+    const answers = {
+      'GET /api/auth/me without a session (401)': await fetch(`${server.url}/api/auth/me`),
+      'GET /api/nothing-here (404)': await fetch(`${server.url}/api/nothing-here`, { headers: cookie }),
+      'GET /nothing-here (404)': await fetch(`${server.url}/nothing-here`, { headers: cookie }),
+      'OPTIONS /accounts/login/ without a preflight (404)': await fetch(`${server.url}/accounts/login/`, { method: 'OPTIONS' }),
+      'a refused cross-origin POST (403)': await fetch(`${server.url}/api/auth/logout`, { method: 'POST', headers: { ...cookie, origin: 'http://evil.example' } }),
+      'GET /.well-known/jwks.json': await fetch(`${server.url}/.well-known/jwks.json`),
+    };
+    for (const [what, res] of Object.entries(answers)) {
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', what);
+      assert.equal(res.headers.get('x-frame-options'), 'DENY', what);
+      assert.equal(res.headers.get('referrer-policy'), 'same-origin', what);
+      assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/, what);
+      await res.body?.cancel();
+    }
+    assert.equal(answers['GET /nothing-here (404)'].status, 404);
+    assert.equal(answers['GET /nothing-here (404)'].headers.get('cache-control'), 'no-store', 'a 404 that came with a cookie');
+    assert.equal(answers['GET /.well-known/jwks.json'].headers.get('cache-control'), 'public, max-age=300', 'a route outside /api/ keeps its own caching');
+  });
+
+  test('a refused cross-origin request is answered before its body is read: 403, not a body error', async () => {
+    const headers = { cookie: 'sessionid=whatever', origin: 'http://evil.example', 'content-type': 'application/json' };
+    const malformed = await fetch(`${server.url}/api/auth/password`, { method: 'POST', headers, body: '{not json' });
+    assert.equal(malformed.status, 403);
+    assert.equal((await json<ErrorBody>(malformed)).error.code, 'csrf_failed');
+    const huge = await fetch(`${server.url}/api/auth/login`, { method: 'POST', headers, body: JSON.stringify({ username: 'x'.repeat(200_000), password: PASSWORD }) });
+    assert.equal(huge.status, 403, 'not 413: the body was never read');
+    assert.equal((await json<ErrorBody>(huge)).error.code, 'csrf_failed');
+  });
+
   test('HSTS only when cookies are Secure (served over HTTPS)', async () => {
     assert.equal((await fetch(`${server.url}/api/auth/csrf`)).headers.get('strict-transport-security'), null);
   });

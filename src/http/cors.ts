@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { corsAnswer } from '../request/origin.js';
 
 export interface CorsOptions {
@@ -11,31 +11,45 @@ export interface CorsOptions {
 /**
  * Contract section 6, CORS with credentials for trusted origins, by the rule in src/request/origin.ts
  * (`corsAnswer`): a trusted origin's preflight gets a 204 before any authentication or CSRF check
- * runs; any other origin gets no CORS header at all (its preflight finds no route: 404).
+ * runs (the returned step comes before them in the server's request hook); any other origin gets no
+ * CORS header at all (its preflight finds no route: 404).
  *
  * This replaced @fastify/cors. With an origin function (the only form of its options that sends
  * nothing to an untrusted origin) the plugin copies its options object and builds closures on every
  * request; A/B runs of GET /api/auth/me under wrk put that at about 4 µs of a request that costs ~50,
  * the largest single item on the authenticated hot path, for what these few lines do.
  */
-export function registerCors(app: FastifyInstance, options: CorsOptions): void {
-  const trusted = new Set(options.trustedOrigins);
-  const exposed = options.exposedHeaders.join(', ');
-  const refused = refusalLog([...trusted]);
-  app.addHook('onRequest', (request, reply, done) => {
-    const preflightMethod = request.headers['access-control-request-method'];
-    const answer = corsAnswer(request.method, request.headers.origin, typeof preflightMethod === 'string' ? preflightMethod : undefined, trusted, exposed);
-    reply.headers(answer.headers);
-    // Answered from the hook (no done()): the browser sends no credentials with a preflight.
-    if (answer.preflight) return void reply.code(204).header('content-length', '0').send();
-    // A browser's preflight from an origin we do not trust fails silently in the page: say why here.
-    if (request.method === 'OPTIONS' && preflightMethod !== undefined && request.headers.origin !== undefined) refused(request.headers.origin, request.log);
-    done();
-  });
-  // A preflight to any path must reach the hook above, which answers it when the origin is trusted.
+export function registerCors(app: FastifyInstance, options: CorsOptions): CorsStep {
+  // A preflight to any path must reach the request hook, which answers it when the origin is trusted.
   app.options('*', { schema: { hide: true } }, (_request, reply) => {
     reply.callNotFound();
   });
+  return corsStep(options);
+}
+
+/**
+ * The CORS part of the server's request hook (server.ts): true when it answered the request itself
+ * (a trusted origin's preflight), which then goes no further.
+ */
+export type CorsStep = (request: FastifyRequest, reply: FastifyReply) => boolean;
+
+function corsStep(options: CorsOptions): CorsStep {
+  const trusted = new Set(options.trustedOrigins);
+  const exposed = options.exposedHeaders.join(', ');
+  const refused = refusalLog([...trusted]);
+  return (request, reply) => {
+    const preflightMethod = request.headers['access-control-request-method'];
+    const answer = corsAnswer(request.method, request.headers.origin, typeof preflightMethod === 'string' ? preflightMethod : undefined, trusted, exposed);
+    reply.headers(answer.headers);
+    // Answered here: the browser sends no credentials with a preflight.
+    if (answer.preflight) {
+      void reply.code(204).header('content-length', '0').send();
+      return true;
+    }
+    // A browser's preflight from an origin we do not trust fails silently in the page: say why here.
+    if (request.method === 'OPTIONS' && preflightMethod !== undefined && request.headers.origin !== undefined) refused(request.headers.origin, request.log);
+    return false;
+  };
 }
 
 /** How often one refused origin is named in the log. */

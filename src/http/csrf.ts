@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
 import { csrfRefused } from '../request/origin.js';
 
@@ -25,14 +25,9 @@ export function ownOrigin(request: FastifyRequest): string {
  * Contract section 6 on the server's routes, by the rule every door uses (src/request/origin.ts
  * `csrfRefused`): an unsafe request that rides on a session cookie (or any login/register) must come
  * from our own origin or a trusted one; a request authorized by an Authorization header is exempt.
+ * It runs in the server's request hook, so a refused request is answered before its body is read.
  */
-export function registerCsrf(app: FastifyInstance, options: CsrfOptions): void {
-  app.addHook('preHandler', (request, _reply, done) => {
-    done(csrfFailure(request, options));
-  });
-}
-
-function csrfFailure(request: FastifyRequest, options: CsrfOptions): ApiError | undefined {
+export function csrfFailure(request: FastifyRequest, options: CsrfOptions): ApiError | undefined {
   const method = request.method;
   if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return undefined;
   const site = request.headers['sec-fetch-site'];

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PortcullisConfig } from '../config.js';
 import { diagnoseOrigin } from '../doctor.js';
 import { ownOrigin } from './csrf.js';
@@ -17,20 +17,17 @@ function headerSafe(text: string): string {
  * a warning in its log and, outside production, a `Portcullis-Warning` header the frontend's
  * developer sees in the network panel (and can read from script: it is a CORS-exposed header).
  *
- * It runs on onRequest, before the CSRF check, because an untrusted origin is refused there and is
- * one of the mistakes to explain.
+ * It runs in the server's request hook before the CSRF check, because an untrusted origin is refused
+ * there and is one of the mistakes to explain.
  */
-export function registerOriginWarning(app: FastifyInstance, config: PortcullisConfig, loginPath = '/api/auth/login'): void {
-  app.addHook('onRequest', (request, reply, done) => {
+export function originWarningStep(config: PortcullisConfig, loginPath = '/api/auth/login'): (request: FastifyRequest, reply: FastifyReply) => void {
+  return (request, reply) => {
     const origin = request.headers.origin;
-    if (request.method === 'POST' && origin !== undefined && request.url.split('?')[0] === loginPath) {
-      const problems = diagnoseOrigin(config, origin, ownOrigin(request)).filter((f) => f.level === 'error');
-      if (problems.length) {
-        const text = problems.map((f) => (f.fix ? `${f.message} Fix: ${f.fix}` : f.message)).join(' | ');
-        request.log.warn({ origin }, `login from ${origin}: ${text}`);
-        if (!config.production) reply.header(WARNING_HEADER, headerSafe(text));
-      }
-    }
-    done();
-  });
+    if (request.method !== 'POST' || origin === undefined || request.url.split('?')[0] !== loginPath) return;
+    const problems = diagnoseOrigin(config, origin, ownOrigin(request)).filter((f) => f.level === 'error');
+    if (!problems.length) return;
+    const text = problems.map((f) => (f.fix ? `${f.message} Fix: ${f.fix}` : f.message)).join(' | ');
+    request.log.warn({ origin }, `login from ${origin}: ${text}`);
+    if (!config.production) reply.header(WARNING_HEADER, headerSafe(text));
+  };
 }

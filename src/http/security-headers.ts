@@ -33,16 +33,23 @@ const API_ANSWER = { ...EVERY_ANSWER, 'content-security-policy': API_CSP, 'cache
 const API_ANSWER_HSTS = { ...API_ANSWER, 'strict-transport-security': HSTS };
 
 /**
+ * The headers of every answer under /api/ (and of a 404 anywhere, which is a JSON error too): one
+ * precomputed set, set by the server's request hook before the route runs, so these answers need no
+ * onSend hook at all. An /api/ route sets neither a CSP nor caching of its own.
+ */
+export function apiSecurityHeaders(options: { hsts: boolean }): Readonly<Record<string, string>> {
+  return options.hsts ? API_ANSWER_HSTS : API_ANSWER;
+}
+
+/**
  * Headers on every answer (ASVS V3.4): no MIME sniffing, no referrer outside the origin, no
  * framing; HTML gets a CSP unless its route set one; anything that may carry a session, a token or
- * a user is never stored by a cache.
- *
- * The API's answers take one precomputed set with no header lookups: this runs on every request,
- * and the lookups cost as much as the rest of it.
+ * a user is never stored by a cache. Run from onSend on the routes outside /api/ (server.ts); the
+ * API's answers got apiSecurityHeaders up front.
  */
 export function applySecurityHeaders(request: FastifyRequest, reply: FastifyReply, options: { hsts: boolean }): void {
   if (request.url.startsWith('/api/')) {
-    reply.headers(options.hsts ? API_ANSWER_HSTS : API_ANSWER);
+    reply.headers(apiSecurityHeaders(options));
     return;
   }
   reply.headers(options.hsts ? EVERY_ANSWER_HSTS : EVERY_ANSWER);

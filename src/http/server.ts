@@ -1,19 +1,19 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type onSendHookHandler } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Portcullis } from '../portcullis.js';
 import { registerJsonBody } from './body.js';
 import { registerErrorHandling } from './errors.js';
 import { registerCors } from './cors.js';
-import { registerCsrf } from './csrf.js';
-import { registerOriginWarning, WARNING_HEADER } from './origin-warning.js';
+import { csrfFailure } from './csrf.js';
+import { originWarningStep, WARNING_HEADER } from './origin-warning.js';
 import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
 import { pageRoutes } from '../pages/plugin.js';
 import { healthRoutes } from './routes/health.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { passwordRoutes } from './routes/password.js';
-import { applySecurityHeaders } from './security-headers.js';
+import { apiSecurityHeaders, applySecurityHeaders } from './security-headers.js';
 import { decorateAuth } from './request-auth.js';
 import { logSecurityEvents, registerAccessLog } from './request-log.js';
 import { registerMetrics } from './metrics.js';
@@ -39,6 +39,44 @@ export const REDACT = [
   '*.refresh_token',
   '*.access_token',
 ];
+
+/**
+ * What every request meets before its route runs, in one onRequest hook, in this order: the API's
+ * security headers, CORS (a trusted origin's preflight is answered here), the cookie doctor's
+ * warning on a login, then the origin/CSRF rule (contract section 6), so a refused request is answered
+ * before its body is read. One callback hook, not one per rule: each hook stage Fastify runs costs
+ * every request, and an async hook a promise and a trip through the microtask queue as well.
+ *
+ * Answers outside /api/ (pages, docs, health, keys) get their security headers from onSend, since
+ * they depend on what the route answered (HTML or not, a cookie set or not); that hook is added to
+ * those routes alone, so an API request runs no onSend hook at all.
+ */
+function registerRequestRules(app: FastifyInstance, portcullis: Portcullis): void {
+  const { config } = portcullis;
+  const hsts = { hsts: config.secureCookies };
+  const pageHeaders: onSendHookHandler = (request, reply, payload, done) => {
+    applySecurityHeaders(request, reply, hsts);
+    done(null, payload);
+  };
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/api/')) return;
+    // First of the route's own onSend hooks, as when it was a server-wide hook: a route may still
+    // override one of these (the reset link's page sets Referrer-Policy: no-referrer).
+    route.onSend = route.onSend === undefined ? [pageHeaders] : [pageHeaders, ...(Array.isArray(route.onSend) ? route.onSend : [route.onSend])];
+  });
+  const cors = registerCors(app, { trustedOrigins: config.trustedOrigins, exposedHeaders: [WARNING_HEADER] });
+  const originWarning = originWarningStep(config);
+  const csrf = { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName };
+  const apiHeaders = apiSecurityHeaders(hsts);
+  app.addHook('onRequest', (request, reply, done) => {
+    // A 404 is a JSON error wherever it was asked for, and an OPTIONS request is answered by a
+    // preflight's 204 or that 404 (the wildcard route's callNotFound, whose handler runs no onSend).
+    if (request.url.startsWith('/api/') || request.is404 || request.method === 'OPTIONS') reply.headers(apiHeaders);
+    if (cors(request, reply)) return;
+    originWarning(request, reply);
+    done(csrfFailure(request, csrf));
+  });
+}
 
 export async function buildServer(portcullis: Portcullis, options: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = portcullis;
@@ -76,17 +114,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   decorateAuth(app);
   registerErrorHandling(app);
   registerCookies(app);
-  registerCors(app, { trustedOrigins: config.trustedOrigins, exposedHeaders: [WARNING_HEADER] });
-  registerOriginWarning(app, config);
-  registerCsrf(app, { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName });
-
-  // Callback-style hooks here and in the CSRF and origin checks: they run on every request, and an
-  // async hook costs a promise and a trip through the microtask queue each time.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    applySecurityHeaders(request, reply, { hsts: config.secureCookies });
-    done(null, payload);
-  });
-
+  registerRequestRules(app, portcullis);
   app.addSchema(UserSchema);
   app.addSchema(ErrorSchema);
 
