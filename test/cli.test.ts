@@ -277,7 +277,8 @@ describe('portcullis rotate-keys and a running server', () => {
   const published = async () => (await json<{ keys: Array<{ kid: string }> }>(await fetch(server.url + '/.well-known/jwks.json'))).keys.map((k) => k.kid);
 
   function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
-    return { PORTCULLIS_DATABASE_URL: `sqlite:${join(server.dir, 'test.sqlite3')}`, PORTCULLIS_SECRET_KEY: secretKey, PORTCULLIS_DATA_DIR: server.dir, ...extra };
+    // The server's own database, whichever the suite runs on (PORTCULLIS_TEST_DATABASE).
+    return { PORTCULLIS_DATABASE_URL: server.portcullis.config.databaseUrl, PORTCULLIS_SECRET_KEY: secretKey, PORTCULLIS_DATA_DIR: server.dir, ...extra };
   }
 
   test('with Redis, the running server signs with the new key at once and still accepts the old key\'s tokens', async () => {
@@ -303,7 +304,10 @@ describe('portcullis rotate-keys and a running server', () => {
   });
 
   test('without a change channel (SQLite), the output states the bound: new tokens verify within a second, signing follows within 60 s', async () => {
-    server = await startServer({ sessionStore: 'database', secretKey });
+    // SQLite whatever PORTCULLIS_TEST_DATABASE says: PostgreSQL would have a change channel.
+    const dbDir = mkdtempSync(join(tmpdir(), 'portcullis-rotate-'));
+    const databaseUrl = `sqlite:${join(dbDir, 'test.sqlite3')}`;
+    server = await startServer({ sessionStore: 'database', secretKey, databaseUrl });
     try {
       await server.portcullis.users.createUser({ username: 'svc', password: PASSWORD });
       const before = await tokenKid();
@@ -313,7 +317,7 @@ describe('portcullis rotate-keys and a running server', () => {
       const kid = /New signing key ([^;\s]+);/.exec(res.stdout)?.[1];
       assert.ok(kid && kid !== before.kid, res.stdout);
       assert.equal((await tokenKid()).kid, before.kid, 'as stated: this server signs with the old key until its reload');
-      const elsewhere = await createPortcullis({ databaseUrl: `sqlite:${join(server.dir, 'test.sqlite3')}`, secretKey, cwd: server.dir, env: {}, dataDir: server.dir });
+      const elsewhere = await createPortcullis({ databaseUrl, secretKey, cwd: server.dir, env: {}, dataDir: server.dir });
       try {
         const user = (await elsewhere.users.getByUsername('svc'))!;
         const pair = await elsewhere.tokens.issue(user, elsewhere.authHash(user.password));
@@ -327,6 +331,7 @@ describe('portcullis rotate-keys and a running server', () => {
       }
     } finally {
       await server.close();
+      rmSync(dbDir, { recursive: true, force: true });
     }
   });
 });

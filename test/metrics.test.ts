@@ -91,12 +91,21 @@ describe('metrics on, behind a token on the public port', () => {
   test('without the token, or with another, /metrics is the public 404', async () => {
     const server = await startServer({ metricsToken: TOKEN, metricsProcess: false });
     try {
-      const unknown = await (await scrape(`${server.url}/nothing-here`)).text();
+      const nothing = await scrape(`${server.url}/nothing-here`);
+      const unknown = await nothing.text();
+      // Headers that say something about the answer; Date and the connection's own vary anyway.
+      const headersOf = (res: Response) => [...res.headers].filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name));
       for (const token of [undefined, 'wrong-token-0123456789abcdef', `${TOKEN}x`, '']) {
         const res = await scrape(`${server.url}/metrics`, token);
         assert.equal(res.status, 404, String(token));
+        assert.deepEqual(headersOf(res), headersOf(nothing), 'the same headers as any unknown path');
         assert.equal(await res.text(), unknown, 'the same answer as any unknown path');
       }
+      const scraped = await scrape(`${server.url}/metrics`, TOKEN);
+      assert.equal(scraped.status, 200);
+      assert.equal(scraped.headers.get('x-content-type-options'), 'nosniff', 'the metrics answer has the security headers too');
+      assert.equal(scraped.headers.get('cache-control'), 'no-store');
+      await scraped.body?.cancel();
       assert.equal((await fetch(`${server.url}/metrics`, { headers: { authorization: TOKEN } })).status, 404, 'the Bearer scheme is required');
       assert.equal((await scrape(`${server.url}/metrics`, TOKEN)).status, 200);
     } finally {

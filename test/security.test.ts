@@ -223,6 +223,8 @@ describe('security headers', () => {
       'OPTIONS /accounts/login/ without a preflight (404)': await fetch(`${server.url}/accounts/login/`, { method: 'OPTIONS' }),
       'a refused cross-origin POST (403)': await fetch(`${server.url}/api/auth/logout`, { method: 'POST', headers: { ...cookie, origin: 'http://evil.example' } }),
       'GET /.well-known/jwks.json': await fetch(`${server.url}/.well-known/jwks.json`),
+      // The router decodes %61 to a: the route is /api/auth/me even though the URL does not say /api/.
+      'GET /%61pi/auth/me (401)': await fetch(`${server.url}/%61pi/auth/me`, { headers: cookie }),
     };
     for (const [what, res] of Object.entries(answers)) {
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', what);
@@ -234,6 +236,8 @@ describe('security headers', () => {
     assert.equal(answers['GET /nothing-here (404)'].status, 404);
     assert.equal(answers['GET /nothing-here (404)'].headers.get('cache-control'), 'no-store', 'a 404 that came with a cookie');
     assert.equal(answers['GET /.well-known/jwks.json'].headers.get('cache-control'), 'public, max-age=300', 'a route outside /api/ keeps its own caching');
+    assert.equal(answers['GET /%61pi/auth/me (401)'].status, 401, 'it did reach the API route');
+    assert.equal(answers['GET /%61pi/auth/me (401)'].headers.get('cache-control'), 'no-store');
   });
 
   test('a refused cross-origin request is answered before its body is read: 403, not a body error', async () => {

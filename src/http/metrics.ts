@@ -19,7 +19,8 @@ export function registerMetrics(app: FastifyInstance, portcullis: Portcullis): v
   });
   const token = portcullis.config.metricsToken;
   if (token === undefined) return;
-  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+  // The API's headers, so that the 404 for anyone without the token is any unknown path's 404.
+  app.get('/metrics', { schema: { hide: true }, config: { securityHeaders: 'api' } }, async (request, reply) => {
     if (!metricsTokenMatches(request.headers.authorization, token)) return sendError(request, reply, new ApiError('not_found'));
     return reply.type(metrics.contentType).header('cache-control', 'no-store').send(await metrics.text());
   });

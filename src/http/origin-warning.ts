@@ -23,7 +23,8 @@ function headerSafe(text: string): string {
 export function originWarningStep(config: PortcullisConfig, loginPath = '/api/auth/login'): (request: FastifyRequest, reply: FastifyReply) => void {
   return (request, reply) => {
     const origin = request.headers.origin;
-    if (request.method !== 'POST' || origin === undefined || request.url.split('?')[0] !== loginPath) return;
+    // The matched route, not the raw URL, which may spell it otherwise (/%61pi/auth/login).
+    if (request.method !== 'POST' || origin === undefined || request.routeOptions.url !== loginPath) return;
     const problems = diagnoseOrigin(config, origin, ownOrigin(request)).filter((f) => f.level === 'error');
     if (!problems.length) return;
     const text = problems.map((f) => (f.fix ? `${f.message} Fix: ${f.fix}` : f.message)).join(' | ');

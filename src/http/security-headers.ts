@@ -1,5 +1,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * 'api': a route outside /api/ whose answers take the API's fixed security headers (set before
+     * the route runs) instead of the pages' (set from onSend), e.g. /metrics, whose 404 must be the
+     * very 404 of any unknown path.
+     */
+    securityHeaders?: 'api';
+  }
+}
+
 /**
  * The Content-Security-Policy of portcullis's own HTML pages: nothing from elsewhere, no inline
  * script, no framing, forms post only back here. A page that needs an inline script passes a nonce.
@@ -35,7 +46,8 @@ const API_ANSWER_HSTS = { ...API_ANSWER, 'strict-transport-security': HSTS };
 /**
  * The headers of every answer under /api/ (and of a 404 anywhere, which is a JSON error too): one
  * precomputed set, set by the server's request hook before the route runs, so these answers need no
- * onSend hook at all. An /api/ route sets neither a CSP nor caching of its own.
+ * onSend hook at all. An /api/ route must then set neither a CSP nor caching of its own, since
+ * whatever it set would win (test/security.test.ts checks the API's answers).
  */
 export function apiSecurityHeaders(options: { hsts: boolean }): Readonly<Record<string, string>> {
   return options.hsts ? API_ANSWER_HSTS : API_ANSWER;

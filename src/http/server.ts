@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type onSendHookHandler } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyContextConfig, type FastifyServerOptions, type onSendHookHandler } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Portcullis } from '../portcullis.js';
@@ -40,38 +40,52 @@ export const REDACT = [
   '*.access_token',
 ];
 
+/** A route whose answers get the API's security headers up front (registerRequestRules). */
+function takesApiHeaders(route: { url?: string; config?: FastifyContextConfig }): boolean {
+  return route.url?.startsWith('/api/') === true || route.config?.securityHeaders === 'api';
+}
+
 /**
- * What every request meets before its route runs, in one onRequest hook, in this order: the API's
- * security headers, CORS (a trusted origin's preflight is answered here), the cookie doctor's
- * warning on a login, then the origin/CSRF rule (contract section 6), so a refused request is answered
- * before its body is read. One callback hook, not one per rule: each hook stage Fastify runs costs
- * every request, and an async hook a promise and a trip through the microtask queue as well.
- *
- * Answers outside /api/ (pages, docs, health, keys) get their security headers from onSend, since
- * they depend on what the route answered (HTML or not, a cookie set or not); that hook is added to
- * those routes alone, so an API request runs no onSend hook at all.
+ * Security headers for the routes outside /api/ (pages, docs, health, keys): theirs depend
+ * on what the route answered (HTML or not, a cookie set or not), so they are set from onSend, a
+ * hook given to those routes alone. It must be added before the first route is: an onRoute hook
+ * sees only the routes registered after it.
  */
-function registerRequestRules(app: FastifyInstance, portcullis: Portcullis): void {
-  const { config } = portcullis;
-  const hsts = { hsts: config.secureCookies };
+function registerPageHeaders(app: FastifyInstance, hsts: { hsts: boolean }): void {
   const pageHeaders: onSendHookHandler = (request, reply, payload, done) => {
     applySecurityHeaders(request, reply, hsts);
     done(null, payload);
   };
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/api/')) return;
+    if (takesApiHeaders(route)) return;
     // First of the route's own onSend hooks, as when it was a server-wide hook: a route may still
     // override one of these (the reset link's page sets Referrer-Policy: no-referrer).
     route.onSend = route.onSend === undefined ? [pageHeaders] : [pageHeaders, ...(Array.isArray(route.onSend) ? route.onSend : [route.onSend])];
   });
+}
+
+/**
+ * What every request meets before its route runs, in one onRequest hook, in this order: the API's
+ * security headers, CORS (a trusted origin's preflight is answered here), the cookie doctor's
+ * warning on a login, then the origin/CSRF rule (contract section 6), so a refused request is
+ * answered before its body is read. One callback hook, not one per rule: each hook stage Fastify
+ * runs costs every request, and an async hook a promise and a trip through the microtask queue as
+ * well. An API request runs no onSend hook at all (registerPageHeaders).
+ */
+function registerRequestRules(app: FastifyInstance, portcullis: Portcullis, hsts: { hsts: boolean }): void {
+  const { config } = portcullis;
   const cors = registerCors(app, { trustedOrigins: config.trustedOrigins, exposedHeaders: [WARNING_HEADER] });
   const originWarning = originWarningStep(config);
   const csrf = { trustedOrigins: config.trustedOrigins, sessionCookieName: config.sessionCookieName };
   const apiHeaders = apiSecurityHeaders(hsts);
   app.addHook('onRequest', (request, reply, done) => {
+    // Decided by the route the router matched, which the raw URL need not spell (/%61pi/ is /api/):
+    // the URL is the cheap test for nearly every API request, the route itself settles the rest.
     // A 404 is a JSON error wherever it was asked for, and an OPTIONS request is answered by a
-    // preflight's 204 or that 404 (the wildcard route's callNotFound, whose handler runs no onSend).
-    if (request.url.startsWith('/api/') || request.is404 || request.method === 'OPTIONS') reply.headers(apiHeaders);
+    // preflight's 204 or that 404.
+    if (request.url.startsWith('/api/') || request.is404 || request.method === 'OPTIONS' || takesApiHeaders(request.routeOptions)) {
+      reply.headers(apiHeaders);
+    }
     if (cors(request, reply)) return;
     originWarning(request, reply);
     done(csrfFailure(request, csrf));
@@ -100,6 +114,8 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
     if (listening) app.log.info('auth cache: other instances\' changes reach this one again');
     else app.log.warn(`auth cache: other instances' changes cannot reach this one (${reason ?? 'unknown'}); every request asks the store until they can`);
   };
+  const hsts = { hsts: config.secureCookies };
+  registerPageHeaders(app, hsts);
   portcullis.events.on('change_channel', onChannel);
   app.addHook('onClose', (_app, done) => {
     portcullis.events.off('change_channel', onChannel);
@@ -114,7 +130,7 @@ export async function buildServer(portcullis: Portcullis, options: ServerOptions
   decorateAuth(app);
   registerErrorHandling(app);
   registerCookies(app);
-  registerRequestRules(app, portcullis);
+  registerRequestRules(app, portcullis, hsts);
   app.addSchema(UserSchema);
   app.addSchema(ErrorSchema);
 
