@@ -308,6 +308,13 @@ interface Figure {
   rounds?: number;
   /** Off unless BENCH_SCALE=1 (or named in BENCH_ONLY). */
   scale?: boolean;
+  /**
+   * Every round on processes started for it (prepare and warm-up again), not on one pair for the
+   * whole figure. On a shared machine one process of a build can measure twice another's CPU per
+   * request for minutes on end; a figure on one pair reports that pair, rounds on fresh pairs sample
+   * it like any other noise, and the median sets it aside.
+   */
+  fresh?: boolean;
   /** Starts what the figure needs; `defer` registers clean-up that runs however the figure ends. */
   prepare(defer: (fn: () => Promise<void>) => void): Promise<{ subject: Side; baseline: Side }>;
 }
@@ -394,6 +401,7 @@ function meFigure(
     target,
     // The information-only figures get three rounds: they are there to show an order of magnitude.
     ...(target === 0 ? { rounds: 3 } : {}),
+    fresh: true,
     async prepare(defer) {
       const server = await portcullisServer(defer, { env: await env(defer) });
       const headers = await auth(server.origin);
@@ -417,6 +425,7 @@ function appFigure(framework: 'fastify' | 'express' | 'hono', adapter: string): 
     id: `app-${framework}`,
     title: `${framework} app, GET route guarded by ${adapter} (cookie, SQLite) vs the same app's bare route`,
     target: 0.7,
+    fresh: true,
     async prepare(defer) {
       const app = await startReady('bench/apps.ts', [framework], childEnv(), tempDir());
       defer(app.close);
@@ -812,32 +821,47 @@ async function runFigure(figure: Figure): Promise<FigureResult> {
   const unit = figure.unit === 'KiB' ? ' KiB' : '/s';
   const cpu = (s: Sample) => (s.cpuUs === undefined ? '' : `, server CPU ${s.cpuUs.toFixed(1)} µs/request`);
   log(`${figure.id}: ${figure.title}`);
+  // A fresh figure's processes of the round before, stopped before the next round's start.
+  const roundCleanups: Array<() => Promise<void>> = [];
+  const release = async () => {
+    for (const fn of roundCleanups.splice(0).reverse()) await fn().catch((err: Error) => log(`  ${figure.id} clean-up: ${err.message}`));
+  };
   try {
-    const { subject, baseline } = await figure.prepare((fn) => cleanups.push(fn));
     const count = (s: Sample) => (result.failures += s.non2xx + s.errors);
-    for (const side of [subject, baseline]) if (side.warmup) count(await side.warmup());
-    let samples = new Map<Side, Sample[]>();
+    const start = async () => {
+      const sides = await figure.prepare((fn) => (figure.fresh ? roundCleanups : cleanups).push(fn));
+      for (const side of [sides.subject, sides.baseline]) if (side.warmup) count(await side.warmup());
+      return sides;
+    };
+    let sides = figure.fresh ? undefined : await start();
+    let samples = { subject: [] as Sample[], baseline: [] as Sample[] };
     // Rounds that disagree wildly (another tenant's burst, a GC storm) say nothing: measure again.
     for (let attempt = 1; attempt <= 1 + RETRIES; attempt++) {
       result.attempts = attempt;
       result.roundRatios = [];
-      samples = new Map<Side, Sample[]>([[subject, []], [baseline, []]]);
+      samples = { subject: [], baseline: [] };
       for (let r = 0; r < rounds; r++) {
+        if (figure.fresh) {
+          await release();
+          sides = await start();
+        }
+        const { subject, baseline } = sides!;
         // Alternating which side goes first keeps slow drift (thermal, other tenants) from favouring one.
-        for (const side of r % 2 ? [baseline, subject] : [subject, baseline]) {
+        for (const role of r % 2 ? (['baseline', 'subject'] as const) : (['subject', 'baseline'] as const)) {
+          const side = role === 'subject' ? subject : baseline;
           const s = await measure(side, () => side.round());
           count(s);
-          samples.get(side)!.push(s);
+          samples[role].push(s);
           log(`  ${figure.id} round ${r + 1}/${rounds} ${side.label}: ${s.rps.toFixed(1)}${unit}${cpu(s)} non-2xx ${s.non2xx} errors ${s.errors}`);
         }
-        result.roundRatios.push(samples.get(subject)![r]!.rps / samples.get(baseline)![r]!.rps);
+        result.roundRatios.push(samples.subject[r]!.rps / samples.baseline[r]!.rps);
       }
       if (spreadOf(result.roundRatios) <= MAX_SPREAD) break;
       log(`  ${figure.id}: round ratios ${result.roundRatios.map((x) => x.toFixed(2)).join(', ')} spread more than ${MAX_SPREAD}` + (attempt <= RETRIES ? '; measuring again' : '; giving up'));
     }
     result.unsteady = spreadOf(result.roundRatios) > MAX_SPREAD;
-    result.subject = summarise(subject, samples.get(subject)!);
-    result.baseline = summarise(baseline, samples.get(baseline)!);
+    result.subject = summarise(sides!.subject, samples.subject);
+    result.baseline = summarise(sides!.baseline, samples.baseline);
     result.ratio = median(result.roundRatios);
     result.fault = !figure.lowerIsBetter && result.ratio > 1;
     if (result.fault) log(`  ${figure.id}: MEASUREMENT FAULT: ratio ${result.ratio.toFixed(3)} above 1, the baseline was not measured under the subject's conditions`);
@@ -847,6 +871,7 @@ async function runFigure(figure: Figure): Promise<FigureResult> {
     result.error = (err as Error).message;
     log(`  ${figure.id} failed: ${result.error}`);
   } finally {
+    await release();
     for (const fn of cleanups.reverse()) await fn().catch((err: Error) => log(`  ${figure.id} clean-up: ${err.message}`));
   }
   return result;
