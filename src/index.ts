@@ -1,3 +1,4 @@
+import './keep-tick-shape.js';
 export { createPortcullis, Portcullis } from './portcullis.js';
 export type { AuthenticatedUser, LoginOptions, SessionUser, CreateOptions } from './portcullis.js';
 export { buildServer } from './http/server.js';

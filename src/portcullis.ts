@@ -1,3 +1,4 @@
+import './keep-tick-shape.js';
 import type { Selectable } from 'kysely';
 import type { UserTable } from './db/schema.js';
 import { loadConfigFile, resolveConfig, ConfigError, type PortcullisConfig, type PortcullisOptions } from './config.js';

@@ -1,3 +1,4 @@
+import '../keep-tick-shape.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';

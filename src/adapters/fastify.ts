@@ -1,3 +1,4 @@
+import '../keep-tick-shape.js';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';

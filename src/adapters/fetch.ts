@@ -1,3 +1,4 @@
+import '../keep-tick-shape.js';
 import type { Portcullis } from '../portcullis.js';
 import type { PublicUser } from '../users/types.js';
 import { errorBody, errorHeaders, portcullisApiError, toApiError } from '../http/errors.js';

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: Node's nextTick entries keep V8's fast path only if this loads before anything else.
+import '../keep-tick-shape.js';
 import { ConfigError, loadConfigFile, redactUrl, resolveConfig, type PortcullisConfig } from '../config.js';
 import type { Portcullis } from '../portcullis.js';
 import type { CreateUserInput } from '../users/types.js';
