@@ -30,6 +30,8 @@ export function parseCookies(header: string | undefined): { [cookieName: string]
 function cookieValue(raw: string): string {
   let value = raw.trim();
   if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  // Nothing to decode without a %: a session key never has one, and decoding is most of the parse.
+  if (!value.includes('%')) return value;
   try {
     return decodeURIComponent(value);
   } catch {
