@@ -20,6 +20,8 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { BENCH_USER, benchPortcullis, seedSessionKey, seedUsername, type SeedSpec } from '../bench/common.js';
+import { loginKeyHash } from '../src/users/login-keys.js';
+import { loginKey } from '../src/users/normalize.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as SeedSpec;
 if (!spec.dataDir || !(spec.users >= 1) || !(spec.sessions >= 0) || !spec.salt) {
@@ -55,6 +57,8 @@ if (sqlite) {
   };
   insertRows('auth_user', ['username', 'password', 'date_joined'], spec.users, (i) => [seedUsername(i), encoded, now]);
   const firstId = Number((sqlite.prepare('SELECT min(id) AS id FROM auth_user WHERE username = ?').get(seedUsername(1)) as { id: number }).id);
+  // A login looks the identifier up among the login keys, which start-up fills only for a new table.
+  insertRows('portcullis_login_key', ['key_hash', 'user_id', 'field'], spec.users, (i) => [loginKeyHash(seedUsername(i)), firstId + i - 1, 'username']);
   insertRows(
     'portcullis_session',
     ['key_hash', 'public_id', 'user_id', 'backend', 'auth_hash', 'data', 'created_at', 'last_seen_at', 'expires_at', 'persistent'],
@@ -78,6 +82,10 @@ if (sqlite) {
     SELECT 'seed' || i, ${encoded}, ${now}, 0, '', '', 0, 1 FROM generate_series(1, ${spec.users}::int) AS i`.execute(db);
   const first = await sql<{ id: number }>`SELECT id FROM auth_user WHERE username = ${seedUsername(1)}`.execute(db);
   const firstId = Number(first.rows[0]!.id);
+  // The login keys in SQL: a seeded username is its own normal form, so its key is sha256 of itself.
+  if (loginKey(seedUsername(12345)) !== seedUsername(12345)) throw new Error('seeded usernames are no longer their own login key');
+  await sql`INSERT INTO portcullis_login_key (key_hash, user_id, field)
+    SELECT encode(sha256(convert_to('seed' || i, 'UTF8')), 'hex'), ${firstId}::int + i - 1, 'username' FROM generate_series(1, ${spec.users}::int) AS i`.execute(db);
   // key = base64url(sha256(salt || ':' || i)) without padding, exactly as seedSessionKey computes it.
   await sql`INSERT INTO portcullis_session (key_hash, public_id, user_id, backend, auth_hash, data, created_at, last_seen_at, expires_at, persistent)
     SELECT encode(sha256(convert_to(k, 'UTF8')), 'hex'), 'seed' || i, ${firstId}::int + ((i - 1) % ${spec.users}::int), 'model', ${authHash}, '{}', ${now}, ${now}, ${expires}, 1
